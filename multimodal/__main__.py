@@ -1,0 +1,3 @@
+from multimodal.cli.main import main
+
+raise SystemExit(main())

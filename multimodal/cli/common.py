@@ -1,0 +1,50 @@
+"""Options shared by subcommands, and the one place that turns flags into Settings."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from multimodal.config import Settings
+
+
+def add_index_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("index")
+    group.add_argument("--index", metavar="DIR", help="embedded index folder (env MULTIMODAL_INDEX_DIR; "
+                       "default: the per-user data folder)")
+    group.add_argument("--chroma-url", metavar="URL", help="use a Chroma server, e.g. http://localhost:8000 "
+                       "(env MULTIMODAL_CHROMA_URL)")
+    group.add_argument("--chroma-token", metavar="TOKEN", help="token for a Chroma server with token auth "
+                       "(env MULTIMODAL_CHROMA_TOKEN)")
+    group.add_argument("--collection", metavar="NAME", help="Chroma collection (default: multimodal)")
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model")
+    group.add_argument("--model", metavar="ARCH", help="open_clip architecture (default ViT-B-32), "
+                       "local-dir:PATH or hf-hub:ORG/REPO; an existing index uses its own model")
+    group.add_argument("--pretrained", metavar="WEIGHTS", help="open_clip tag (default laion2b_s34b_b79k), "
+                       "a checkpoint file, or 'none' (random weights: tests and benchmarks only)")
+    group.add_argument("--device", metavar="DEV", help="cpu, cuda, cuda:N or auto (default)")
+
+
+def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
+    """Flags > MULTIMODAL_* environment > defaults."""
+    flags = {
+        "index_dir": getattr(args, "index", None),
+        "chroma_url": getattr(args, "chroma_url", None),
+        "chroma_token": getattr(args, "chroma_token", None),
+        "collection": getattr(args, "collection", None),
+        "model": getattr(args, "model", None),
+        "pretrained": getattr(args, "pretrained", None),
+        "device": getattr(args, "device", None),
+        **extra,
+    }
+    return Settings.resolve(**flags)
+
+
+def print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=None, default=str)
+    sys.stdout.write("\n")

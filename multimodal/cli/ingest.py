@@ -1,0 +1,73 @@
+"""`multimodal ingest FOLDER`: add a folder's images (and captions) to the index, incrementally."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from multimodal.cli.common import add_index_options, add_model_options, print_json, settings_from
+from multimodal.index import Index
+from multimodal.ingest import Shard
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("ingest", help="add a folder of images (and captions) to the index",
+                              description="Walk FOLDER, encode new or changed images and their captions, "
+                              "store them; files that vanished are removed. Rerun to resume.")
+    p.add_argument("folder", help="folder (or single image) to ingest")
+    p.add_argument("--shard", metavar="I/N", help="only the I-th of N deterministic parts (parallel ingest)")
+    p.add_argument("--batch-size", type=int, metavar="N", help="images per forward pass (default 16)")
+    p.add_argument("--workers", type=int, metavar="N", help="decoding threads (default: one per core)")
+    p.add_argument("--json", action="store_true", help="print a JSON report at the end")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    add_index_options(p)
+    add_model_options(p)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from(args, batch_size=args.batch_size, workers=args.workers)
+    shard = Shard.parse(args.shard) if args.shard else None
+    index = Index.open(settings)
+    bar = _ProgressBar(disabled=args.quiet or (not sys.stderr.isatty() and args.json))
+    try:
+        report = index.ingest(args.folder, shard=shard, progress=bar.update)
+    finally:
+        bar.close()
+    if args.json:
+        print_json(report.to_dict())
+    else:
+        _print_summary(report)
+    return 0
+
+
+class _ProgressBar:
+    """tqdm bar fed by the library's (done, total) callbacks: images/s and ETA."""
+
+    def __init__(self, disabled: bool) -> None:
+        self.disabled = disabled
+        self.bar: Any = None
+
+    def update(self, done: int, total: int) -> None:
+        if self.disabled:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="img", desc="ingest", dynamic_ncols=True, file=sys.stderr)
+        self.bar.n = done
+        self.bar.refresh() if done == total else self.bar.update(0)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _print_summary(report: Any) -> None:
+    d = report.to_dict()
+    print(f"{d['added']} added, {d['updated']} updated, {d['unchanged']} unchanged, {d['removed']} removed, "
+          f"{d['renamed']} renamed; {d['encoded']} encoded ({d['images_per_second']} img/s), "
+          f"{d['captions']} captions, {len(d['failed'])} failed in {d['seconds']:.1f}s", file=sys.stderr)
+    for failure in report.failed:
+        print(f"  skipped {failure.path}: {failure.reason}", file=sys.stderr)

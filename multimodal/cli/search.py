@@ -1,0 +1,111 @@
+"""`multimodal search`: text, image and composed queries; bare paths by default, `--json` for scripts."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from typing import Any
+
+from multimodal.cli.common import add_index_options, add_model_options, print_json, settings_from
+from multimodal.errors import ConfigError
+from multimodal.index import Index
+from multimodal.search import Filters, Term
+from multimodal.store import Hit
+
+_JSON_FIELDS = ("width", "height", "format", "date", "folder", "size")
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "search", help="search by text, image, or both",
+        description="Terms are summed in embedding space: text and --image count +1, --negative and "
+        "--negative-image -1, --term WEIGHT:KIND:VALUE any weight (KIND: text, image or id).",
+    )
+    p.add_argument("text", nargs="?", help="text query, e.g. 'a dog on a beach'")
+    p.add_argument("--image", action="append", default=[], metavar="PATH", help="query image (repeatable)")
+    p.add_argument("--negative", action="append", default=[], metavar="TEXT", help="text to move away from")
+    p.add_argument("--negative-image", action="append", default=[], metavar="PATH", help="image to move away from")
+    p.add_argument("--id", action="append", default=[], metavar="ID", help="an indexed image: more like this")
+    p.add_argument("--like", action="append", default=[], metavar="ID", help="liked image id (recommendation)")
+    p.add_argument("--dislike", action="append", default=[], metavar="ID", help="disliked image id")
+    p.add_argument("--term", action="append", default=[], metavar="W:KIND:VALUE", help="weighted term, "
+                   "e.g. -0.5:text:people or 2:image:./a.jpg")
+    p.add_argument("-k", type=int, default=10, help="number of results (default 10)")
+    p.add_argument("--threshold", type=float, help="only results with similarity >= this")
+    p.add_argument("--target", choices=["images", "captions", "both"], default="images",
+                   help="search images (default), captions, or both")
+    p.add_argument("--folder", help="only images in this folder (and below)")
+    p.add_argument("--format", help="only this format: jpeg, png, heif, ...")
+    p.add_argument("--tag", help="only images tagged with this label (see `multimodal tag`)")
+    p.add_argument("--since", metavar="DATE", help="taken/modified on or after (YYYY-MM-DD)")
+    p.add_argument("--until", metavar="DATE", help="taken/modified on or before (YYYY-MM-DD)")
+    p.add_argument("--json", action="store_true", help='print [{"id","path","score",...}]')
+    add_index_options(p)
+    add_model_options(p)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    index = Index.open(settings_from(args))
+    filters = Filters(folder=args.folder, format=args.format, tag=args.tag,
+                      date_from=_date(args.since, "--since"), date_to=_date(args.until, "--until", end=True))
+    options = {"target": args.target, "threshold": args.threshold, "filters": filters}
+    index.store.collection  # noqa: B018 - an empty index says how to fill it before a model loads
+    if args.like or args.dislike:
+        hits = index.searcher.recommend(args.like, args.dislike, k=args.k, **options)
+    else:
+        hits = index.searcher.search(_terms(args), args.k, **options)
+    if args.json:
+        print_json([_hit_dict(h) for h in hits])
+    else:
+        for hit in hits:
+            print(hit.path)
+    return 0
+
+
+def _terms(args: argparse.Namespace) -> list[Term]:
+    terms = [Term("text", args.text)] if args.text else []
+    terms += [Term("image", p) for p in args.image]
+    terms += [Term("text", t, -1.0) for t in args.negative]
+    terms += [Term("image", p, -1.0) for p in args.negative_image]
+    terms += [Term("id", i) for i in args.id]
+    terms += [_parse_term(t) for t in args.term]
+    if not [t for t in terms if t.weight > 0]:
+        raise ConfigError("give a text query, --image PATH, --id ID, --like ID or a positive --term")
+    return terms
+
+
+def _parse_term(text: str) -> Term:
+    try:
+        weight, kind, value = text.split(":", 2)
+        parsed = Term(kind, value, float(weight))  # type: ignore[arg-type]
+    except ValueError as e:
+        raise ConfigError(f"--term must look like WEIGHT:KIND:VALUE (e.g. -0.5:text:people), got {text!r}") from e
+    if kind not in ("text", "image", "id"):
+        raise ConfigError(f"--term KIND must be text, image or id, got {kind!r}")
+    return parsed
+
+
+def _date(text: str | None, flag: str, end: bool = False) -> float | None:
+    if not text:
+        return None
+    try:
+        day = dt.datetime.fromisoformat(text)
+    except ValueError as e:
+        raise ConfigError(f"{flag} must be a date like 2024-06-30, got {text!r}") from e
+    if day.tzinfo is None:
+        day = day.replace(tzinfo=dt.UTC)
+    if end and len(text) <= 10:
+        day += dt.timedelta(days=1, microseconds=-1)
+    return day.timestamp()
+
+
+def _hit_dict(hit: Hit) -> dict[str, Any]:
+    data: dict[str, Any] = {"id": hit.id, "path": hit.path, "score": round(hit.score, 6), "kind": hit.kind,
+                            "caption": hit.caption}
+    if hit.kind == "caption":
+        data["image_id"] = hit.image_id
+    data.update({k: hit.metadata[k] for k in _JSON_FIELDS if k in hit.metadata})
+    if "tags" in hit.metadata:
+        data["tags"] = hit.metadata["tags"]
+    return data

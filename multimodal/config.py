@@ -1,0 +1,93 @@
+"""Settings: one frozen dataclass, resolved as flags > environment (MULTIMODAL_*) > defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from multimodal.errors import ConfigError
+
+DEFAULT_MODEL = "ViT-B-32"
+DEFAULT_PRETRAINED = "laion2b_s34b_b79k"
+DEFAULT_COLLECTION = "multimodal"
+
+
+def default_data_dir() -> Path:
+    """Per-user data folder (XDG on Linux, ~/Library on macOS, %LOCALAPPDATA% on Windows)."""
+    if os.name == "nt":
+        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
+    elif os.uname().sysname == "Darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))
+    return base / "multimodal"
+
+
+@dataclass(frozen=True)
+class HnswConfig:
+    """Chroma's HNSW index parameters (set when a collection is created; ef_search also later)."""
+
+    ef_search: int = 100  # candidates kept while searching; higher = better recall, slower query
+    ef_construction: int = 200  # candidates kept while inserting; higher = better graph, slower add
+    max_neighbors: int = 16  # graph degree ("M"); higher = better recall on hard data, more memory
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a command needs to open an index and a model."""
+
+    index_dir: Path = field(default_factory=lambda: default_data_dir() / "index")  # embedded Chroma folder
+    chroma_url: str | None = None  # http://host:port of a Chroma server; None = embedded
+    chroma_token: str | None = None  # bearer token for a Chroma server with token auth
+    collection: str = DEFAULT_COLLECTION  # Chroma collection holding images and captions
+    model: str | None = None  # open_clip architecture or local-dir:/hf-hub: name; None = the index's or default
+    pretrained: str | None = None  # open_clip tag, checkpoint file or "none"; None = the index's or default
+    device: str = "auto"  # "cpu", "cuda", "cuda:1" or "auto"
+    batch_size: int = 16  # images per forward pass
+    workers: int = 0  # image-decoding threads; 0 = one per core
+    max_pixels: int = 180_000_000  # larger images are refused as decompression bombs
+    hnsw: HnswConfig = field(default_factory=HnswConfig)
+
+    @classmethod
+    def resolve(cls, **flags: Any) -> Settings:
+        """Build settings from flags (None = not given), then MULTIMODAL_* variables, then defaults."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name == "hnsw":
+                continue
+            flag = flags.get(f.name)
+            env = os.environ.get(f"MULTIMODAL_{f.name.upper()}")
+            raw = flag if flag is not None else env
+            if raw is not None and raw != "":
+                values[f.name] = _coerce(f.name, raw)
+        unknown = set(flags) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        settings = cls(**values)
+        if flags.get("hnsw") is not None:
+            settings = replace(settings, hnsw=flags["hnsw"])
+        return settings.validated()
+
+    def validated(self) -> Settings:
+        if self.batch_size < 1:
+            raise ConfigError(f"--batch-size must be at least 1, got {self.batch_size}")
+        if self.workers < 0:
+            raise ConfigError(f"--workers must be 0 (auto) or more, got {self.workers}")
+        if self.chroma_url and not self.chroma_url.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"--chroma-url must look like http://host:port, got {self.chroma_url!r}"
+            )
+        return self
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    if name == "index_dir":
+        return Path(raw).expanduser()
+    if name in {"batch_size", "workers", "max_pixels"}:
+        try:
+            return int(raw)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"{name} must be a whole number, got {raw!r}") from e
+    return raw

@@ -1,0 +1,272 @@
+"""The OpenCLIP encoder: resolve weights, load once, encode batches into L2-normalised float32.
+
+Weights can be an open_clip tag (`laion2b_s34b_b79k`, from the Hugging Face cache or the hub), a
+checkpoint file, a `local-dir:PATH` or `hf-hub:ORG/REPO` model, or `none`: random weights, seeded so
+that every process builds the same model (for tests and benchmarks only; its embeddings mean nothing).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlparse
+
+import numpy as np
+import torch
+from PIL import Image
+
+from multimodal.errors import ConfigError, WeightsUnavailableError
+
+RANDOM_WEIGHTS = "none"
+RANDOM_SEED = 0  # every process that asks for random weights gets these same weights
+MODEL_CONFIG_DIR = Path(__file__).parent / "model_configs"  # architectures this project ships
+
+_FIXES = (
+    "fixes: (1) run once with network access so the weights land in the Hugging Face cache, "
+    "(2) pass --pretrained /path/to/checkpoint.bin (or .safetensors), "
+    "(3) pass --model local-dir:/path/to/folder (open_clip_config.json + weights); "
+    "--pretrained none gives random weights for tests only"
+)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which model: what the index records so vectors from different models never mix."""
+
+    model: str  # architecture name, or local-dir:/abs/path, or hf-hub:org/repo
+    pretrained: str  # open_clip tag, absolute checkpoint path, "none", or "" for schema models
+
+    @classmethod
+    def parse(cls, model: str, pretrained: str | None) -> ModelSpec:
+        if model.startswith("local-dir:"):
+            return cls(f"local-dir:{Path(model[len('local-dir:'):]).expanduser().resolve()}", "")
+        if model.startswith("hf-hub:"):
+            return cls(model, "")
+        pretrained = (pretrained or "").strip()
+        if pretrained.lower() in ("none", "random", ""):
+            return cls(model, RANDOM_WEIGHTS)
+        if os.sep in pretrained or Path(pretrained).suffix in (".bin", ".pt", ".pth", ".safetensors"):
+            return cls(model, str(Path(pretrained).expanduser().resolve()))
+        return cls(model, pretrained)
+
+    def label(self) -> str:
+        return self.model if not self.pretrained else f"{self.model} ({self.pretrained})"
+
+
+class Encoder(Protocol):
+    """What ingest and search need from a model. The tests' fake encoder implements it too."""
+
+    spec: ModelSpec
+    dim: int
+    image_size: int
+
+    def preprocess(self, image: Image.Image) -> torch.Tensor: ...
+
+    def encode_images(self, batch: torch.Tensor) -> np.ndarray: ...
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+class ClipEncoder:
+    """An open_clip model in eval mode, kept warm, encoding whole batches at a time."""
+
+    def __init__(self, spec: ModelSpec, model: Any, preprocess: Any, tokenizer: Any, device: torch.device):
+        self.spec = spec
+        self.model = model
+        self._preprocess = preprocess
+        self.tokenizer = tokenizer
+        self.device = device
+        self.dim = int(_embed_dim(model))
+        size = model.visual.image_size
+        self.image_size = int(size[0] if isinstance(size, (tuple, list)) else size)
+        # Half precision on CUDA keeps embeddings within cosine 0.999 of float32 (checked on a GPU).
+        self._autocast = device.type == "cuda"
+
+    def preprocess(self, image: Image.Image) -> torch.Tensor:
+        return self._preprocess(image)
+
+    @torch.inference_mode()
+    def encode_images(self, batch: torch.Tensor) -> np.ndarray:
+        batch = batch.to(self.device, non_blocking=True)
+        with self._amp():
+            features = self.model.encode_image(batch)
+        return _normalise(features)
+
+    @torch.inference_mode()
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        tokens = self.tokenizer(list(texts)).to(self.device)
+        with self._amp():
+            features = self.model.encode_text(tokens)
+        return _normalise(features)
+
+    def _amp(self) -> contextlib.AbstractContextManager[Any]:
+        if self._autocast:
+            return torch.autocast("cuda", dtype=torch.float16)
+        return contextlib.nullcontext()
+
+
+def load_encoder(model: str, pretrained: str | None, device: str = "auto") -> ClipEncoder:
+    """Build an open_clip model for `model` + `pretrained` on `device`.
+
+    Raises:
+        WeightsUnavailableError: the weights are neither on disk nor downloadable; one line names the fixes.
+        ConfigError: unknown architecture or device.
+    """
+    import open_clip
+
+    register_model_configs()
+    spec = ModelSpec.parse(model, pretrained)
+    torch_device = resolve_device(device)
+    kwargs = _weights_kwargs(spec, open_clip)
+    try:
+        with _quiet_open_clip(), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(RANDOM_SEED)
+            clip, _, preprocess = open_clip.create_model_and_transforms(**kwargs)
+    except (FileNotFoundError, OSError, RuntimeError) as e:
+        if isinstance(e, RuntimeError) and "download" not in str(e).lower():
+            raise
+        raise WeightsUnavailableError(f"cannot load weights for {spec.label()}: {_short(e)}; {_FIXES}") from e
+    clip = clip.to(torch_device).eval()
+    tokenizer = open_clip.get_tokenizer(kwargs["model_name"])
+    return ClipEncoder(spec, clip, preprocess, tokenizer, torch_device)
+
+
+def resolve_device(device: str) -> torch.device:
+    if device in ("", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as e:
+        raise ConfigError(f"--device must be cpu, cuda, cuda:N or auto, got {device!r}") from e
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu")
+    return dev
+
+
+def register_model_configs() -> None:
+    """Make the architectures in multimodal/model_configs/ (e.g. mm-tiny) known to open_clip."""
+    import open_clip
+
+    if "mm-tiny" not in open_clip.list_models():
+        open_clip.add_model_config(MODEL_CONFIG_DIR)
+
+
+def _weights_kwargs(spec: ModelSpec, open_clip: Any) -> dict[str, Any]:
+    if spec.model.startswith("local-dir:"):
+        folder = Path(spec.model[len("local-dir:"):])
+        if not (folder / "open_clip_config.json").is_file():
+            raise WeightsUnavailableError(
+                f"{folder} is not an open_clip model folder (no open_clip_config.json); {_FIXES}"
+            )
+        return {"model_name": spec.model}
+    if spec.model.startswith("hf-hub:"):
+        cached = _cached_hub_folder(spec.model[len("hf-hub:"):])
+        if cached is not None:
+            return {"model_name": f"local-dir:{cached}"}
+        _require_hub(spec)
+        return {"model_name": spec.model}
+    if spec.model not in open_clip.list_models():
+        raise ConfigError(
+            f"unknown model {spec.model!r}; see `python -c 'import open_clip; print(open_clip.list_models())'`"
+            " or use local-dir:/path"
+        )
+    if spec.pretrained == RANDOM_WEIGHTS:
+        return {"model_name": spec.model, "pretrained": None}
+    if Path(spec.pretrained).is_absolute():
+        if not Path(spec.pretrained).is_file():
+            raise WeightsUnavailableError(f"checkpoint file {spec.pretrained} does not exist; {_FIXES}")
+        return {"model_name": spec.model, "pretrained": spec.pretrained}
+    return _tag_kwargs(spec, open_clip)
+
+
+def _tag_kwargs(spec: ModelSpec, open_clip: Any) -> dict[str, Any]:
+    cfg = open_clip.get_pretrained_cfg(spec.model, spec.pretrained)
+    if not cfg:
+        tags = ", ".join(open_clip.list_pretrained_tags_by_model(spec.model)) or "none"
+        raise ConfigError(f"{spec.model} has no pretrained tag {spec.pretrained!r}; known tags: {tags}")
+    cached = _cached_tag_file(cfg)
+    if cached is None:
+        _require_hub(spec)
+        return {"model_name": spec.model, "pretrained": spec.pretrained}
+    # Loading the cached file directly skips the hub round trip; keep the tag's preprocessing.
+    return {
+        "model_name": spec.model,
+        "pretrained": cached,
+        "force_quick_gelu": bool(cfg.get("quick_gelu", False)),
+        "image_mean": cfg.get("mean"),
+        "image_std": cfg.get("std"),
+        "image_interpolation": cfg.get("interpolation"),
+        "image_resize_mode": cfg.get("resize_mode"),
+    }
+
+
+def _cached_tag_file(cfg: dict[str, Any]) -> str | None:
+    hub = cfg.get("hf_hub", "")
+    if not hub:
+        return None
+    from huggingface_hub import try_to_load_from_cache
+
+    repo, filename = os.path.split(hub.rstrip("/") + ("/" if hub.endswith("/") else ""))
+    names = [filename] if filename else ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]
+    for name in names:
+        found = try_to_load_from_cache(repo, name)
+        if isinstance(found, str):
+            return found
+    return None
+
+
+def _cached_hub_folder(repo: str) -> Path | None:
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(repo, "open_clip_config.json")
+    return Path(found).parent if isinstance(found, str) else None
+
+
+def _require_hub(spec: ModelSpec) -> None:
+    """Fail in a second, not after a minute of retries, when the hub cannot be reached."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        raise WeightsUnavailableError(f"weights for {spec.label()} are not cached and HF_HUB_OFFLINE is set; {_FIXES}")
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=3).close()
+    except OSError as e:
+        raise WeightsUnavailableError(
+            f"weights for {spec.label()} are not on this machine and {host} cannot be reached ({e}); {_FIXES}"
+        ) from e
+
+
+@contextlib.contextmanager
+def _quiet_open_clip() -> Iterator[None]:
+    """open_clip warns through the root logger ("initialized randomly"); we report that ourselves."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
+def _embed_dim(model: Any) -> int:
+    proj = getattr(model, "text_projection", None)
+    if isinstance(proj, torch.Tensor):
+        return proj.shape[1]
+    if isinstance(proj, torch.nn.Linear):
+        return proj.out_features
+    return int(model.visual.output_dim)
+
+
+def _normalise(features: torch.Tensor) -> np.ndarray:
+    features = features.float()
+    features = features / features.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    return features.cpu().numpy().astype(np.float32, copy=False)
+
+
+def _short(e: BaseException) -> str:
+    return str(e).splitlines()[0][:200] if str(e) else type(e).__name__

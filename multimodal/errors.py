@@ -1,0 +1,48 @@
+"""Typed errors raised by the library.
+
+Only the CLI and the UI turn these into messages for people; library code never prints or exits.
+Every error carries a one-line, human-readable message that says what to do next.
+"""
+
+from __future__ import annotations
+
+
+class MultimodalError(Exception):
+    """Base class for every error this package raises on purpose."""
+
+
+class ConfigError(MultimodalError):
+    """A flag, environment variable or argument has a value that cannot work."""
+
+
+class WeightsUnavailableError(MultimodalError):
+    """The model's pretrained weights are not on this machine and cannot be fetched."""
+
+
+class ModelMismatchError(MultimodalError):
+    """The index was built with one model and is being used with another."""
+
+
+class StoreUnavailableError(MultimodalError):
+    """The Chroma store cannot be opened or reached."""
+
+
+class IndexBusyError(MultimodalError):
+    """Another ingest holds the index."""
+
+
+class EmptyIndexError(MultimodalError):
+    """The index holds nothing to search yet."""
+
+
+class NotFoundError(MultimodalError):
+    """An id, path or folder that was asked for does not exist."""
+
+
+class ImageLoadError(MultimodalError):
+    """One image cannot be used; `reason` says why. Ingest reports it and carries on."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason

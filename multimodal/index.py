@@ -1,0 +1,86 @@
+"""The Python API in one object: open an index, ingest folders, search it.
+
+    from multimodal.index import Index
+    index = Index.open(index_dir="~/my-index", pretrained="none")
+    report = index.ingest("~/Pictures")
+    hits = index.search("a dog on a beach", k=5)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from multimodal.config import DEFAULT_MODEL, DEFAULT_PRETRAINED, Settings
+from multimodal.encoder import Encoder, ModelSpec, load_encoder
+from multimodal.errors import ModelMismatchError
+from multimodal.ingest import IngestReport, ProgressFn, Shard, ingest_folder
+from multimodal.search import ImageLike, Searcher, Term
+from multimodal.store import Hit, IndexInfo, Store
+
+
+def resolve_model(settings: Settings, stored: ModelSpec | None) -> ModelSpec:
+    """The model to use: the index's own, unless flags ask for another (then it is an error)."""
+    if stored is None:
+        return ModelSpec.parse(settings.model or DEFAULT_MODEL,
+                               settings.pretrained if settings.pretrained is not None else DEFAULT_PRETRAINED)
+    asked_model = ModelSpec.parse(settings.model, stored.pretrained).model if settings.model else stored.model
+    asked = ModelSpec.parse(asked_model, settings.pretrained if settings.pretrained is not None else stored.pretrained)
+    if asked_model.startswith(("local-dir:", "hf-hub:")):
+        asked = ModelSpec(asked_model, "")
+    if asked != stored:
+        raise ModelMismatchError(
+            f"the index was built with {stored.label()}, not {asked.label()}; leave out --model/--pretrained "
+            "to use the index's model, or use another --index / --collection for the new model"
+        )
+    return stored
+
+
+class Index:
+    """An index (Chroma collection) plus the model that fills and queries it, loaded on first use."""
+
+    def __init__(self, settings: Settings, store: Store, encoder: Encoder | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self._encoder = encoder
+        self._searcher: Searcher | None = None
+
+    @classmethod
+    def open(cls, settings: Settings | None = None, *, encoder: Encoder | None = None, **flags: Any) -> Index:
+        """Open (or prepare to create) the index described by `settings` or by keyword flags."""
+        settings = settings or Settings.resolve(**flags)
+        return cls(settings, Store.open(settings), encoder)
+
+    @property
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            spec = resolve_model(self.settings, self.store.model_spec())
+            self._encoder = load_encoder(spec.model, spec.pretrained or None, self.settings.device)
+        return self._encoder
+
+    @property
+    def searcher(self) -> Searcher:
+        if self._searcher is None:
+            self._searcher = Searcher(self.store, self.encoder, self.settings)
+        return self._searcher
+
+    def ingest(self, folder: str | Path, *, shard: Shard | None = None, progress: ProgressFn | None = None) -> IngestReport:
+        """Bring the index up to date with `folder` (see `multimodal.ingest.ingest_folder`)."""
+        return ingest_folder(folder, self.store, self.encoder, self.settings, shard=shard, progress=progress)
+
+    def search(self, text: str | None = None, image: ImageLike | None = None, *, negative: str | None = None,
+               k: int = 10, **options: Any) -> list[Hit]:
+        """Search by text, by image, or both (summed), optionally pushing away from `negative` text."""
+        terms = ([Term("text", text)] if text else []) + ([Term("image", image)] if image is not None else [])
+        if negative:
+            terms.append(Term("text", negative, -1.0))
+        self.store.collection  # noqa: B018 - raises EmptyIndexError with a helpful message
+        return self.searcher.search(terms, k, **options)
+
+    def info(self) -> IndexInfo:
+        return self.store.info()
+
+
+def open_index(**flags: Any) -> Index:
+    """Shortcut for `Index.open(**flags)`; flags are the `Settings` fields (index_dir, model, ...)."""
+    return Index.open(**flags)

@@ -1,0 +1,369 @@
+"""Folder → store, incremental and resumable.
+
+A run compares the files on disk with the records already stored under the folder:
+unchanged files (same size and mtime) cost one `stat`; changed files are hashed, and only new
+content is run through the model. A file whose content is already stored (renamed, copied, or only
+touched) reuses its stored vector. Work is committed batch by batch, so an interrupted run (Ctrl-C,
+kill -9) resumes on rerun without duplicates and without re-encoding what was committed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from multimodal.captions import Captions
+from multimodal.config import Settings
+from multimodal.encoder import Encoder
+from multimodal.errors import ConfigError, ImageLoadError, NotFoundError
+from multimodal.images import LoadedImage, file_digest, load_image, walk_images
+from multimodal.locking import ingest_lock
+from multimodal.pipeline import default_workers, ordered_map
+from multimodal.store import CAPTION, IMAGE, Record, Store
+
+ProgressFn = Callable[[int, int], None]  # (files done, files to process)
+
+
+@dataclass(frozen=True)
+class Failure:
+    path: str
+    reason: str
+
+
+@dataclass
+class IngestReport:
+    """What one ingest run did. `encoded` counts images actually run through the model."""
+
+    root: str
+    added: int = 0  # new files now in the index (copies of stored content included)
+    updated: int = 0  # files whose content or captions changed
+    unchanged: int = 0  # files already stored as they are
+    removed: int = 0  # records of files that no longer exist
+    renamed: int = 0  # files moved or renamed: the stored vector moved with them
+    encoded: int = 0  # images run through the model in this run
+    reused: int = 0  # images whose stored vector was reused (renames, copies, touched files)
+    captions: int = 0  # captions encoded in this run
+    failed: list[Failure] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["images_per_second"] = round(self.encoded / self.seconds, 2) if self.seconds else 0.0
+        return data
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Which part of a folder this process ingests: files whose stable path hash % count == index."""
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        try:
+            i, n = (int(x) for x in text.split("/"))
+        except ValueError as e:
+            raise ConfigError(f"--shard must look like I/N (e.g. 0/2), got {text!r}") from e
+        if n < 1 or not 0 <= i < n:
+            raise ConfigError(f"--shard I/N needs 0 <= I < N, got {text!r}")
+        return cls(i, n)
+
+    def owns(self, relpath: str) -> bool:
+        digest = hashlib.blake2b(relpath.encode("utf-8", "surrogateescape"), digest_size=8).digest()
+        return int.from_bytes(digest, "big") % self.count == self.index
+
+
+@dataclass
+class _Work:
+    """One file that needs reading: new, changed, or with changed captions."""
+
+    path: Path
+    id: str
+    stat: os.stat_result
+    captions: list[str]
+    old: dict[str, Any] | None  # the stored record's metadata, if any
+
+
+@dataclass
+class _Loaded:
+    work: _Work
+    digest: str
+    image: LoadedImage
+    tensor: torch.Tensor | None
+
+
+def image_id(path: Path) -> str:
+    """Stable id of an image: a hash of its absolute path (so shards and reruns agree)."""
+    return hashlib.blake2b(str(path).encode("utf-8", "surrogateescape"), digest_size=12).hexdigest()
+
+
+def caption_id(img_id: str, n: int) -> str:
+    return f"{img_id}:c{n}"
+
+
+def ingest_folder(
+    root: str | Path,
+    store: Store,
+    encoder: Encoder,
+    settings: Settings,
+    *,
+    shard: Shard | None = None,
+    progress: ProgressFn | None = None,
+) -> IngestReport:
+    """Bring the index up to date with the images (and captions) under `root`.
+
+    Raises:
+        NotFoundError: `root` does not exist.
+        IndexBusyError: another ingest holds this index.
+        ModelMismatchError: the index was built with another model.
+    """
+    root = Path(root).expanduser().absolute()
+    if not root.exists():
+        raise NotFoundError(f"{root} does not exist")
+    started = time.monotonic()
+    report = IngestReport(root=str(root))
+    with ingest_lock(store, shard):
+        store.ensure_collection(encoder.spec, encoder.dim)
+        _Run(root, store, encoder, settings, shard, report, progress).execute()
+    store.update_metadata({"mm_last_ingest": time.time()})
+    report.seconds = round(time.monotonic() - started, 3)
+    return report
+
+
+class _Run:
+    def __init__(self, root: Path, store: Store, encoder: Encoder, settings: Settings,
+                 shard: Shard | None, report: IngestReport, progress: ProgressFn | None) -> None:
+        self.root, self.store, self.encoder, self.settings = root, store, encoder, settings
+        self.shard, self.report, self.progress = shard, report, progress
+        self.captions = Captions.load(root)
+        self.scope = str(root if root.is_dir() else root.parent)
+
+    def execute(self) -> None:
+        stored = self._stored_images()
+        todo, present = self._plan(stored)
+        missing = {i: m for i, m in stored.items() if i not in present}
+        by_digest = {str(m.get("hash")): i for i, m in missing.items()}
+        self._process(todo, by_digest)
+        gone = [i for i in missing if i not in self._renamed_from]
+        self._delete_images(gone, missing)
+        self.report.removed = len(gone)
+        self._sweep_orphan_captions()
+
+    # -- planning ------------------------------------------------------------------------
+    def _stored_images(self) -> dict[str, dict[str, Any]]:
+        where = {"$and": [{"kind": IMAGE}, {"folders": {"$contains": self.scope}}]}
+        stored = {r.id: r.metadata for r in self.store.iter_records(where=where)}
+        if self.root.is_file():
+            stored = {i: m for i, m in stored.items() if m.get("path") == str(self.root)}
+        return {i: m for i, m in stored.items() if self._owns(Path(str(m.get("path", ""))))}
+
+    def _owns(self, path: Path) -> bool:
+        if self.shard is None:
+            return True
+        try:
+            rel = path.relative_to(self.scope)
+        except ValueError:
+            return False
+        return self.shard.owns(rel.as_posix())
+
+    def _plan(self, stored: dict[str, dict[str, Any]]) -> tuple[list[_Work], set[str]]:
+        todo: list[_Work] = []
+        present: set[str] = set()
+        for path in walk_images(self.root):
+            if not self._owns(path):
+                continue
+            try:
+                st = path.stat()
+            except OSError as e:
+                self.report.failed.append(Failure(str(path), f"cannot stat: {e.strerror or e}"))
+                continue
+            pid = image_id(path)
+            present.add(pid)
+            old = stored.get(pid)
+            captions = self.captions.for_image(path)
+            if old is not None and _same_file(old, st) and old.get("caption_hash") == _captions_hash(captions):
+                self.report.unchanged += 1
+                continue
+            todo.append(_Work(path, pid, st, captions, old))
+        return todo, present
+
+    # -- reading, encoding, committing ---------------------------------------------------
+    def _process(self, todo: list[_Work], by_digest: dict[str, str]) -> None:
+        self._renamed_from: set[str] = set()
+        batch: list[_Loaded] = []
+        done = 0
+        if self.progress:
+            self.progress(0, len(todo))
+        for work, result in self._read(todo):
+            done += 1
+            if isinstance(result, ImageLoadError):
+                self.report.failed.append(Failure(str(work.path), result.reason))
+            else:
+                batch.append(result)
+            if len(batch) >= self.settings.batch_size:
+                self._commit(batch, by_digest)
+                batch = []
+            if self.progress:
+                self.progress(done, len(todo))
+        if batch:
+            self._commit(batch, by_digest)
+
+    def _read(self, todo: list[_Work]) -> Iterator[tuple[_Work, _Loaded | ImageLoadError]]:
+        workers = self.settings.workers or default_workers()
+        return ordered_map(self._load_one, todo, workers=workers, in_flight=max(4 * workers, 2 * self.settings.batch_size))
+
+    def _load_one(self, work: _Work) -> _Loaded | ImageLoadError:
+        try:
+            digest = file_digest(work.path)
+            if work.old is not None and work.old.get("hash") == digest:
+                # Same content (touched, or only the captions changed): skip decoding, keep the vector.
+                return _Loaded(work, digest, _stored_image(work.old), None)
+            loaded = load_image(work.path, max_pixels=self.settings.max_pixels, min_side=self.encoder.image_size)
+            return _Loaded(work, digest, loaded, self.encoder.preprocess(loaded.image))
+        except ImageLoadError as e:
+            return e
+        except OSError as e:
+            return ImageLoadError(str(work.path), f"unreadable: {e.strerror or e}")
+
+    def _commit(self, batch: list[_Loaded], by_digest: dict[str, str]) -> None:
+        vectors = self._vectors(batch, by_digest)
+        records: list[Record] = []
+        stale_captions: list[str] = []
+        all_captions = [c for item in batch for c in item.work.captions]
+        caption_vectors = iter(self.encoder.encode_texts(all_captions)) if all_captions else iter(())
+        self.report.captions += len(all_captions)
+        for item, vector in zip(batch, vectors, strict=True):
+            meta = self._image_metadata(item)
+            records.append(Record(item.work.id, meta, vector))
+            for n, text in enumerate(item.work.captions):
+                records.append(Record(caption_id(item.work.id, n), _caption_metadata(meta, item.work.id, n), next(caption_vectors), text))
+            old_n = int((item.work.old or {}).get("n_captions", 0))
+            stale_captions += [caption_id(item.work.id, n) for n in range(len(item.work.captions), old_n)]
+        self.store.upsert(records)
+        if stale_captions:
+            self.store.delete(stale_captions)
+
+    def _vectors(self, batch: list[_Loaded], by_digest: dict[str, str]) -> list[np.ndarray]:
+        """Reuse stored vectors for content already in the index; encode the rest in one batch."""
+        copies = self._stored_copies([item.digest for item in batch if item.tensor is not None])
+        reuse_ids: dict[int, str] = {}
+        for n, item in enumerate(batch):
+            old = item.work.old
+            if old is not None and old.get("hash") == item.digest:
+                reuse_ids[n] = item.work.id  # captions changed, or the file was only touched
+            elif item.digest in by_digest:
+                reuse_ids[n] = by_digest.pop(item.digest)
+                self._renamed_from.add(reuse_ids[n])
+                self.report.renamed += 1
+                continue
+            elif item.digest in copies:
+                reuse_ids[n] = copies[item.digest]
+            if old is None:
+                self.report.added += 1
+            else:
+                self.report.updated += 1
+        stored = {r.id: r.embedding for r in self.store.get(sorted(set(reuse_ids.values())), embeddings=True)}
+        reuse = {n: stored[i] for n, i in reuse_ids.items() if i in stored and stored[i] is not None}
+        to_encode = [n for n in range(len(batch)) if n not in reuse]
+        encoded: dict[int, np.ndarray] = {}
+        if to_encode:
+            tensors = [batch[n].tensor if batch[n].tensor is not None else self._decode(batch[n]) for n in to_encode]
+            encoded = dict(zip(to_encode, self.encoder.encode_images(torch.stack(tensors)), strict=True))
+            self.report.encoded += len(to_encode)
+        self.report.reused += len(reuse)
+        return [reuse[n] if n in reuse else encoded[n] for n in range(len(batch))]
+
+    def _stored_copies(self, digests: list[str]) -> dict[str, str]:
+        """Images anywhere in the index with the same bytes (copies): digest -> id, one query a batch."""
+        if not digests:
+            return {}
+        where = {"$and": [{"kind": IMAGE}, {"hash": {"$in": sorted(set(digests))}}]}
+        return {str(r.metadata["hash"]): r.id for r in self.store.iter_records(where=where)}
+
+    def _decode(self, item: _Loaded) -> torch.Tensor:
+        loaded = load_image(item.work.path, max_pixels=self.settings.max_pixels, min_side=self.encoder.image_size)
+        return self.encoder.preprocess(loaded.image)
+
+    def _image_metadata(self, item: _Loaded) -> dict[str, Any]:
+        path, st, img = item.work.path, item.work.stat, item.image
+        captions = item.work.captions
+        return {
+            "kind": IMAGE,
+            "path": str(path),
+            "name": path.name,
+            "folder": str(path.parent),
+            "folders": _ancestors(path),
+            "root": self.scope,
+            "size": int(st.st_size),
+            "mtime": float(st.st_mtime),
+            "mtime_ns": int(st.st_mtime_ns),  # compared exactly (floats lose digits in the store)
+            "width": img.width,
+            "height": img.height,
+            "format": img.format,
+            "hash": item.digest,
+            "taken": img.taken,
+            "date": img.taken if img.taken is not None else float(st.st_mtime),
+            "caption": captions[0] if captions else None,
+            "n_captions": len(captions),
+            "caption_hash": _captions_hash(captions),
+            "ingested_at": time.time(),
+        }
+
+    # -- removing ------------------------------------------------------------------------
+    def _delete_images(self, ids: list[str], metas: dict[str, dict[str, Any]]) -> None:
+        doomed = list(ids) + list(self._renamed_from)
+        for i in doomed:
+            n = int(metas.get(i, {}).get("n_captions", 0))
+            doomed += [caption_id(i, c) for c in range(n)]
+        if doomed:
+            self.store.delete(doomed)
+
+    def _sweep_orphan_captions(self) -> None:
+        """Captions whose image is gone (left by an interrupted run) are deleted."""
+        where = {"$and": [{"kind": CAPTION}, {"folders": {"$contains": self.scope}}]}
+        captions = {r.id: str(r.metadata.get("image_id")) for r in self.store.iter_records(where=where)}
+        if not captions:
+            return
+        alive = {r.id for r in self.store.get(sorted(set(captions.values())))}
+        orphans = [cid for cid, iid in captions.items() if iid not in alive]
+        if orphans:
+            self.store.delete(orphans)
+
+
+def _same_file(meta: dict[str, Any], st: os.stat_result) -> bool:
+    return int(meta.get("size", -1)) == st.st_size and int(meta.get("mtime_ns", -1)) == st.st_mtime_ns
+
+
+def _captions_hash(captions: list[str]) -> str:
+    return hashlib.blake2b("\n".join(captions).encode(), digest_size=8).hexdigest()
+
+
+def _ancestors(path: Path) -> list[str]:
+    """Every folder above the file, so a filter on any folder also matches its subfolders."""
+    return [str(p) for p in path.parents]
+
+
+def _stored_image(meta: dict[str, Any]) -> LoadedImage:
+    from PIL import Image
+
+    return LoadedImage(
+        image=Image.new("RGB", (1, 1)),
+        width=int(meta.get("width", 0)),
+        height=int(meta.get("height", 0)),
+        format=str(meta.get("format", "")),
+        taken=meta.get("taken"),
+    )
+
+
+def _caption_metadata(image_meta: dict[str, Any], img_id: str, n: int) -> dict[str, Any]:
+    keep = ("path", "name", "folder", "folders", "root", "format", "date", "taken", "width", "height")
+    return {"kind": CAPTION, "image_id": img_id, "caption_index": n, **{k: image_meta[k] for k in keep}}

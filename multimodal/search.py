@@ -1,0 +1,210 @@
+"""Text, image and composed queries → ranked hits with similarity scores.
+
+A composed query is a weighted sum of unit vectors from any number of text and image terms, then
+normalised again: `+1 "red car"`, `+1 street.jpg`, `-0.5 "people"`. Liked and disliked results
+become a recommendation query the same way. An image that is already indexed (by id, or by a path
+whose file is unchanged) uses its stored vector, with no decoding and no model call.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from PIL import Image
+
+from multimodal.config import Settings
+from multimodal.encoder import Encoder
+from multimodal.errors import ConfigError, NotFoundError
+from multimodal.images import load_image
+from multimodal.ingest import image_id
+from multimodal.store import CAPTION, IMAGE, Hit, Store
+
+Target = Literal["images", "captions", "both"]
+ImageLike = str | Path | Image.Image
+_TEXT_CACHE_SIZE = 1024
+
+
+@dataclass(frozen=True)
+class Term:
+    """One part of a composed query. `kind` is "text", "image" (path or PIL image) or "id"."""
+
+    kind: Literal["text", "image", "id"]
+    value: Any
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Metadata filters; `None` means no filter on that field."""
+
+    folder: str | None = None  # this folder and everything below it
+    format: str | None = None  # JPEG, PNG, HEIF, ... (case-insensitive)
+    date_from: float | None = None  # Unix time, inclusive (EXIF capture time, else file mtime)
+    date_to: float | None = None  # Unix time, inclusive
+    tag: str | None = None  # a zero-shot tag stored by `multimodal tag`
+
+    def clauses(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        if self.folder:
+            out.append({"folders": {"$contains": str(Path(self.folder).expanduser().absolute())}})
+        if self.format:
+            fmt = self.format.upper().lstrip(".")
+            fmt = {"JPG": "JPEG", "TIF": "TIFF", "HEIC": "HEIF"}.get(fmt, fmt)
+            out.append({"format": fmt})
+        if self.date_from is not None:
+            out.append({"date": {"$gte": float(self.date_from)}})
+        if self.date_to is not None:
+            out.append({"date": {"$lte": float(self.date_to)}})
+        if self.tag:
+            out.append({"tags": {"$contains": self.tag}})
+        return out
+
+
+class Searcher:
+    """Runs queries against one store with one (warm) encoder."""
+
+    def __init__(self, store: Store, encoder: Encoder, settings: Settings | None = None) -> None:
+        self.store = store
+        self.encoder = encoder
+        self.settings = settings or store.settings
+        self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    # -- the common cases ----------------------------------------------------------------
+    def search_text(self, text: str, k: int = 10, **options: Any) -> list[Hit]:
+        """Images (or captions) that match `text`."""
+        return self.search([Term("text", text)], k, **options)
+
+    def search_image(self, image: ImageLike, k: int = 10, **options: Any) -> list[Hit]:
+        """Images (or captions) that look like `image` (a path or a PIL image)."""
+        return self.search([Term("image", image)], k, **options)
+
+    def more_like_this(self, record_id: str, k: int = 10, **options: Any) -> list[Hit]:
+        """Neighbours of an indexed image, from its stored vector (no re-encoding); itself left out."""
+        return self.search([Term("id", record_id)], k, **options)
+
+    def recommend(self, liked: Sequence[str], disliked: Sequence[str] = (), k: int = 10,
+                  disliked_weight: float = 0.5, **options: Any) -> list[Hit]:
+        """Images like the `liked` ids and unlike the `disliked` ones (Rocchio-style)."""
+        if not liked:
+            raise ConfigError("a recommendation needs at least one liked image")
+        terms = [Term("id", i, 1.0 / len(liked)) for i in liked]
+        terms += [Term("id", i, -disliked_weight / len(disliked)) for i in disliked]
+        return self.search(terms, k, **options)
+
+    def nearest_captions(self, image: ImageLike, k: int = 5, **options: Any) -> list[Hit]:
+        """Image → text: the stored captions nearest to `image`."""
+        return self.search([Term("image", image)], k, target="captions", **options)
+
+    # -- the general case ----------------------------------------------------------------
+    def search(self, terms: Sequence[Term], k: int = 10, *, target: Target = "images",
+               threshold: float | None = None, filters: Filters | None = None) -> list[Hit]:
+        """Rank stored items against the weighted sum of `terms`.
+
+        Args:
+            terms: text / image / id terms with signed weights.
+            k: how many hits at most.
+            target: search "images", "captions", or "both" (one hit per image, its best score).
+            threshold: drop hits whose similarity is below this.
+            filters: metadata filters.
+        """
+        if k < 1:
+            raise ConfigError(f"-k must be at least 1, got {k}")
+        vector = self.query_vector(terms)
+        exclude = {str(t.value) for t in terms if t.kind == "id"}
+        kinds = {"images": [IMAGE], "captions": [CAPTION], "both": [IMAGE, CAPTION]}.get(target)
+        if kinds is None:
+            raise ConfigError(f"target must be images, captions or both, got {target!r}")
+        where = _where(kinds, filters or Filters())
+        fetch = k + len(exclude) if target != "both" else 3 * k + len(exclude)
+        hits = [h for h in self.store.query(vector[None, :], fetch, where=where)[0]
+                if h.id not in exclude and h.image_id not in exclude]
+        if target == "both":
+            hits = _best_per_image(hits)
+        if threshold is not None:
+            hits = [h for h in hits if h.score >= threshold]
+        return hits[:k]
+
+    def query_vector(self, terms: Sequence[Term]) -> np.ndarray:
+        """The unit vector of a composed query."""
+        if not terms:
+            raise ConfigError("a query needs at least one text, image or id term")
+        total = np.zeros(self._dim(), dtype=np.float32)
+        for term in terms:
+            total += np.float32(term.weight) * self._term_vector(term)
+        norm = float(np.linalg.norm(total))
+        if norm < 1e-6:
+            raise ConfigError("the query's terms cancel out; change their weights")
+        return total / norm
+
+    def _dim(self) -> int:
+        return self.store.dim() or self.encoder.dim
+
+    def _term_vector(self, term: Term) -> np.ndarray:
+        if term.kind == "text":
+            return self.text_vector(str(term.value))
+        if term.kind == "id":
+            return self.stored_vector(str(term.value))
+        if term.kind == "image":
+            return self.image_vector(term.value)
+        raise ConfigError(f"unknown query term kind {term.kind!r}")
+
+    def text_vector(self, text: str) -> np.ndarray:
+        """Encoded once, then served from a small LRU cache (repeated queries cost no model call)."""
+        text = text.strip()
+        if not text:
+            raise ConfigError("the text query is empty")
+        if text in self._text_cache:
+            self._text_cache.move_to_end(text)
+            return self._text_cache[text]
+        vector = self.encoder.encode_texts([text])[0]
+        self._text_cache[text] = vector
+        if len(self._text_cache) > _TEXT_CACHE_SIZE:
+            self._text_cache.popitem(last=False)
+        return vector
+
+    def stored_vector(self, record_id: str) -> np.ndarray:
+        found = self.store.get([record_id], embeddings=True)
+        if not found or found[0].embedding is None:
+            raise NotFoundError(f"no image with id {record_id!r} in the index")
+        return found[0].embedding
+
+    def image_vector(self, image: ImageLike) -> np.ndarray:
+        if not isinstance(image, Image.Image):
+            path = Path(image).expanduser().absolute()
+            stored = self._stored_if_unchanged(path)
+            if stored is not None:
+                return stored
+            if not path.is_file():
+                raise NotFoundError(f"query image {path} does not exist")
+            image = load_image(path, max_pixels=self.settings.max_pixels, min_side=self.encoder.image_size).image
+        tensor = self.encoder.preprocess(image.convert("RGB"))
+        return self.encoder.encode_images(torch.stack([tensor]))[0]
+
+    def _stored_if_unchanged(self, path: Path) -> np.ndarray | None:
+        try:
+            st = path.stat()
+        except OSError:
+            return None
+        found = self.store.get([image_id(path)], embeddings=True) if self.store.exists else []
+        if found and found[0].metadata.get("size") == st.st_size and found[0].metadata.get("mtime_ns") == st.st_mtime_ns:
+            return found[0].embedding
+        return None
+
+
+def _where(kinds: list[str], filters: Filters) -> dict[str, Any]:
+    clauses = [{"kind": kinds[0]} if len(kinds) == 1 else {"kind": {"$in": kinds}}, *filters.clauses()]
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def _best_per_image(hits: list[Hit]) -> list[Hit]:
+    best: dict[str, Hit] = {}
+    for hit in hits:
+        if hit.image_id not in best or hit.score > best[hit.image_id].score:
+            best[hit.image_id] = hit
+    return sorted(best.values(), key=lambda h: h.score, reverse=True)

@@ -1,0 +1,306 @@
+"""The Chroma store: the only module that imports chromadb.
+
+One collection holds two kinds of records in one embedding space: images (`kind="image"`) and the
+captions linked to them (`kind="caption"`, `image_id` pointing at their image). The collection's
+metadata records which model made the vectors, so vectors from different models never mix.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from multimodal.config import Settings
+from multimodal.encoder import ModelSpec
+from multimodal.errors import ConfigError, EmptyIndexError, ModelMismatchError, StoreUnavailableError
+
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")  # no phone-home, also for clients we do not build
+
+IMAGE = "image"
+CAPTION = "caption"
+_PAGE = 2000  # records fetched per get() call when scanning the index
+
+
+@dataclass(frozen=True)
+class Record:
+    """One stored item as read back from the store."""
+
+    id: str
+    metadata: dict[str, Any]
+    embedding: np.ndarray | None = None
+    document: str | None = None
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result, with a similarity score (cosine, 1 = same direction), not a distance."""
+
+    id: str
+    path: str
+    score: float
+    kind: str = IMAGE
+    caption: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def image_id(self) -> str:
+        return str(self.metadata.get("image_id", self.id))
+
+
+@dataclass(frozen=True)
+class IndexInfo:
+    location: str
+    collection: str
+    images: int
+    captions: int
+    model: ModelSpec | None
+    dim: int | None
+    last_ingest: float | None
+
+
+class Store:
+    """A Chroma collection of image and caption vectors."""
+
+    def __init__(self, client: Any, settings: Settings, collection: Any | None) -> None:
+        self._client = client
+        self.settings = settings
+        self._collection = collection
+        self._max_batch = max(1, int(client.get_max_batch_size()) - 1)
+
+    # -- opening ---------------------------------------------------------------------------
+    @classmethod
+    def open(cls, settings: Settings) -> Store:
+        """Connect to the embedded index or the server; the collection may not exist yet."""
+        client = _client(settings)
+        try:
+            collection = client.get_collection(settings.collection, embedding_function=None)
+        except Exception as e:  # chromadb raises NotFoundError (1.x) or ValueError (older)
+            if _is_connection_error(e):
+                raise StoreUnavailableError(f"cannot reach Chroma at {_location(settings)}: {e}") from e
+            collection = None
+        return cls(client, settings, collection)
+
+    @property
+    def location(self) -> str:
+        return _location(self.settings)
+
+    @property
+    def exists(self) -> bool:
+        return self._collection is not None
+
+    @property
+    def collection(self) -> Any:
+        if self._collection is None:
+            raise EmptyIndexError(
+                f"the index at {self.location} is empty; run `multimodal ingest FOLDER` first"
+            )
+        return self._collection
+
+    def ensure_collection(self, spec: ModelSpec, dim: int) -> None:
+        """Create the collection for `spec`, or check that an existing one was built with it."""
+        if self._collection is None:
+            hnsw = self.settings.hnsw
+            self._collection = self._call(
+                self._client.get_or_create_collection,
+                self.settings.collection,
+                configuration={"hnsw": {"space": "cosine", "ef_search": hnsw.ef_search,
+                                        "ef_construction": hnsw.ef_construction,
+                                        "max_neighbors": hnsw.max_neighbors}},
+                metadata={"mm_model": spec.model, "mm_pretrained": spec.pretrained, "mm_dim": dim},
+                embedding_function=None,
+            )
+        stored = self.model_spec()
+        if stored is None:
+            self.update_metadata({"mm_model": spec.model, "mm_pretrained": spec.pretrained, "mm_dim": dim})
+        elif stored != spec or self.dim() != dim:
+            raise ModelMismatchError(
+                f"the index at {self.location} was built with {stored.label()} ({self.dim()}-d) but "
+                f"{spec.label()} ({dim}-d) was asked for; use the index's model, or another --index / "
+                "--collection for the new model"
+            )
+
+    # -- identity and info -----------------------------------------------------------------
+    def model_spec(self) -> ModelSpec | None:
+        meta = (self._collection.metadata or {}) if self._collection is not None else {}
+        if "mm_model" not in meta:
+            return None
+        return ModelSpec(str(meta["mm_model"]), str(meta.get("mm_pretrained", "")))
+
+    def dim(self) -> int | None:
+        meta = (self._collection.metadata or {}) if self._collection is not None else {}
+        return int(meta["mm_dim"]) if "mm_dim" in meta else None
+
+    def metadata(self) -> dict[str, Any]:
+        return dict(self.collection.metadata or {})
+
+    def update_metadata(self, values: dict[str, Any]) -> None:
+        merged = {**(self.collection.metadata or {}), **values}
+        self._call(self.collection.modify, metadata=merged)
+
+    def info(self) -> IndexInfo:
+        meta = self._collection.metadata or {} if self._collection is not None else {}
+        return IndexInfo(
+            location=self.location,
+            collection=self.settings.collection,
+            images=self.count(IMAGE),
+            captions=self.count(CAPTION),
+            model=self.model_spec(),
+            dim=self.dim(),
+            last_ingest=float(meta["mm_last_ingest"]) if "mm_last_ingest" in meta else None,
+        )
+
+    def count(self, kind: str | None = None) -> int:
+        if self._collection is None:
+            return 0
+        if kind is None:
+            return int(self._call(self._collection.count))
+        return sum(1 for _ in self.iter_records(where={"kind": kind}))
+
+    # -- writing ---------------------------------------------------------------------------
+    def upsert(self, records: Sequence[Record]) -> None:
+        """Write records (each with an embedding), split below the client's max batch size."""
+        for start in range(0, len(records), self._max_batch):
+            chunk = records[start : start + self._max_batch]
+            self._call(
+                self.collection.upsert,
+                ids=[r.id for r in chunk],
+                embeddings=np.stack([np.asarray(r.embedding, dtype=np.float32) for r in chunk]),
+                metadatas=[_clean_metadata(r.metadata) for r in chunk],
+                documents=[r.document or "" for r in chunk],
+            )
+
+    def delete(self, ids: Sequence[str]) -> None:
+        for start in range(0, len(ids), self._max_batch):
+            self._call(self.collection.delete, ids=list(ids[start : start + self._max_batch]))
+
+    # -- reading ---------------------------------------------------------------------------
+    def get(self, ids: Sequence[str], *, embeddings: bool = False) -> list[Record]:
+        """Records for `ids` (missing ids are left out), in the order asked."""
+        if not ids or self._collection is None:
+            return []
+        found: dict[str, Record] = {}
+        for start in range(0, len(ids), self._max_batch):
+            chunk = list(ids[start : start + self._max_batch])
+            found.update((r.id, r) for r in self._get(ids=chunk, embeddings=embeddings))
+        return [found[i] for i in ids if i in found]
+
+    def iter_records(self, *, where: dict[str, Any] | None = None, embeddings: bool = False) -> Iterator[Record]:
+        """Every record matching `where`, a page at a time (flat memory on large indexes)."""
+        if self._collection is None:
+            return
+        offset = 0
+        while True:
+            page = self._get(where=where, limit=_PAGE, offset=offset, embeddings=embeddings)
+            yield from page
+            if len(page) < _PAGE:
+                return
+            offset += len(page)
+
+    def query(self, vectors: np.ndarray, k: int, *, where: dict[str, Any] | None = None) -> list[list[Hit]]:
+        """The `k` nearest records for each row of `vectors`."""
+        collection = self.collection
+        if k <= 0:
+            return [[] for _ in range(len(vectors))]
+        result = self._call(
+            collection.query,
+            query_embeddings=np.asarray(vectors, dtype=np.float32),
+            n_results=k,
+            where=where or None,
+            include=["metadatas", "distances", "documents"],
+        )
+        return [
+            [_hit(i, d, m, doc) for i, d, m, doc in zip(ids, dists, metas, docs, strict=True)]
+            for ids, dists, metas, docs in zip(
+                result["ids"], result["distances"], result["metadatas"], result["documents"], strict=True
+            )
+        ]
+
+    def _get(self, *, embeddings: bool, **kwargs: Any) -> list[Record]:
+        include = ["metadatas", "documents"] + (["embeddings"] if embeddings else [])
+        result = self._call(self.collection.get, include=include, **kwargs)
+        vectors = result.get("embeddings")
+        return [
+            Record(
+                id=rid,
+                metadata=dict(result["metadatas"][n] or {}),
+                embedding=np.asarray(vectors[n], dtype=np.float32) if embeddings else None,
+                document=result["documents"][n] if result.get("documents") else None,
+            )
+            for n, rid in enumerate(result["ids"])
+        ]
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as e:
+            if _is_connection_error(e):
+                raise StoreUnavailableError(f"lost the Chroma store at {self.location}: {e}") from e
+            raise
+
+
+def _hit(rid: str, distance: float, meta: dict[str, Any] | None, document: str | None) -> Hit:
+    meta = dict(meta or {})
+    kind = str(meta.get("kind", IMAGE))
+    caption = document if kind == CAPTION else meta.get("caption")
+    return Hit(id=rid, path=str(meta.get("path", "")), score=1.0 - float(distance), kind=kind,
+               caption=caption or None, metadata=meta)
+
+
+def _clean_metadata(meta: dict[str, Any]) -> dict[str, Any]:
+    """Chroma refuses None values and empty lists; drop them rather than store placeholders."""
+    return {k: v for k, v in meta.items() if v is not None and not (isinstance(v, list) and not v)}
+
+
+def _location(settings: Settings) -> str:
+    return settings.chroma_url or str(settings.index_dir)
+
+
+def _client(settings: Settings) -> Any:
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if not settings.chroma_url:
+        try:
+            settings.index_dir.mkdir(parents=True, exist_ok=True)
+            return chromadb.PersistentClient(path=str(settings.index_dir), settings=chroma_settings)
+        except OSError as e:
+            raise StoreUnavailableError(f"cannot open the index folder {settings.index_dir}: {e}") from e
+    from urllib.parse import urlparse
+
+    url = urlparse(settings.chroma_url)
+    if not url.hostname:
+        raise ConfigError(f"--chroma-url must look like http://host:port, got {settings.chroma_url!r}")
+    headers = {"Authorization": f"Bearer {settings.chroma_token}"} if settings.chroma_token else None
+    try:
+        client = chromadb.HttpClient(
+            host=url.hostname, port=url.port or (443 if url.scheme == "https" else 8000),
+            ssl=url.scheme == "https", headers=headers, settings=chroma_settings,
+        )
+        client.heartbeat()
+    except Exception as e:
+        raise StoreUnavailableError(
+            f"cannot reach the Chroma server at {settings.chroma_url}: {_first_line(e)}; "
+            "start it with `chroma run --path DIR --port PORT` or check --chroma-url/--chroma-token"
+        ) from e
+    return client
+
+
+def _is_connection_error(e: BaseException) -> bool:
+    names = {type(x).__name__ for x in _chain(e)}
+    return bool(names & {"ConnectError", "ConnectionError", "ConnectTimeout", "ReadTimeout",
+                         "RemoteProtocolError", "ConnectionRefusedError", "ReadError", "WriteError"})
+
+
+def _chain(e: BaseException | None) -> Iterator[BaseException]:
+    while e is not None:
+        yield e
+        e = e.__cause__ or e.__context__
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).splitlines() or [type(e).__name__])[0][:200]
