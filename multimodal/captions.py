@@ -7,6 +7,7 @@ the folder holding them to a caption, one row per caption: CSV with a header nam
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 from collections import defaultdict
@@ -44,10 +45,8 @@ class Captions:
         found = list(self._table.get(Path(image).resolve(), []))
         sidecar = Path(image).with_suffix(".txt")
         if sidecar.is_file():
-            try:
+            with contextlib.suppress(OSError):  # unreadable sidecar: the image still counts
                 found += [line.strip() for line in sidecar.read_text(encoding="utf-8", errors="replace").splitlines()]
-            except OSError:
-                pass
         return list(dict.fromkeys(c for c in found if c))
 
 

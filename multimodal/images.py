@@ -9,6 +9,7 @@ from __future__ import annotations
 import calendar
 import hashlib
 import os
+import stat
 import time
 import warnings
 from collections.abc import Iterator
@@ -77,8 +78,16 @@ def walk_images(root: Path) -> Iterator[Path]:
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             path = Path(dirpath) / name
-            if is_image_path(path):
+            if is_image_path(path) and _is_regular_or_broken_link(path):
                 yield path
+
+
+def _is_regular_or_broken_link(path: Path) -> bool:
+    """Skip FIFOs, sockets and devices (opening a FIFO blocks forever); keep broken links to report them."""
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return path.is_symlink()
 
 
 def file_digest(path: Path) -> str:
@@ -155,7 +164,7 @@ def to_rgb(im: Image.Image) -> Image.Image:
     )
     if has_alpha:
         rgba = im.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, _BACKGROUND + (255,))
+        background = Image.new("RGBA", rgba.size, (*_BACKGROUND, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
     return im.convert("RGB")  # CMYK, YCbCr, LAB, HSV, 1, L, P
 

@@ -64,7 +64,8 @@ class Index:
             self._searcher = Searcher(self.store, self.encoder, self.settings)
         return self._searcher
 
-    def ingest(self, folder: str | Path, *, shard: Shard | None = None, progress: ProgressFn | None = None) -> IngestReport:
+    def ingest(self, folder: str | Path, *, shard: Shard | None = None,
+               progress: ProgressFn | None = None) -> IngestReport:
         """Bring the index up to date with `folder` (see `multimodal.ingest.ingest_folder`)."""
         return ingest_folder(folder, self.store, self.encoder, self.settings, shard=shard, progress=progress)
 

@@ -200,11 +200,9 @@ class _Run:
     def _process(self, todo: list[_Work], by_digest: dict[str, str]) -> None:
         self._renamed_from: set[str] = set()
         batch: list[_Loaded] = []
-        done = 0
         if self.progress:
             self.progress(0, len(todo))
-        for work, result in self._read(todo):
-            done += 1
+        for done, (work, result) in enumerate(self._read(todo), start=1):
             if isinstance(result, ImageLoadError):
                 self.report.failed.append(Failure(str(work.path), result.reason))
             else:
@@ -219,7 +217,8 @@ class _Run:
 
     def _read(self, todo: list[_Work]) -> Iterator[tuple[_Work, _Loaded | ImageLoadError]]:
         workers = self.settings.workers or default_workers()
-        return ordered_map(self._load_one, todo, workers=workers, in_flight=max(4 * workers, 2 * self.settings.batch_size))
+        in_flight = max(4 * workers, 2 * self.settings.batch_size)  # bounded: memory stays flat
+        return ordered_map(self._load_one, todo, workers=workers, in_flight=in_flight)
 
     def _load_one(self, work: _Work) -> _Loaded | ImageLoadError:
         try:
@@ -245,7 +244,8 @@ class _Run:
             meta = self._image_metadata(item)
             records.append(Record(item.work.id, meta, vector))
             for n, text in enumerate(item.work.captions):
-                records.append(Record(caption_id(item.work.id, n), _caption_metadata(meta, item.work.id, n), next(caption_vectors), text))
+                cmeta = _caption_metadata(meta, item.work.id, n)
+                records.append(Record(caption_id(item.work.id, n), cmeta, next(caption_vectors), text))
             old_n = int((item.work.old or {}).get("n_captions", 0))
             stale_captions += [caption_id(item.work.id, n) for n in range(len(item.work.captions), old_n)]
         self.store.upsert(records)

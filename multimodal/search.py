@@ -192,7 +192,8 @@ class Searcher:
         except OSError:
             return None
         found = self.store.get([image_id(path)], embeddings=True) if self.store.exists else []
-        if found and found[0].metadata.get("size") == st.st_size and found[0].metadata.get("mtime_ns") == st.st_mtime_ns:
+        meta = found[0].metadata if found else {}
+        if meta.get("size") == st.st_size and meta.get("mtime_ns") == st.st_mtime_ns:
             return found[0].embedding
         return None
 

@@ -1,0 +1,82 @@
+"""End to end through the real `multimodal` command, as a subprocess, with the real OpenCLIP path."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import write_image
+
+pytestmark = [pytest.mark.clip, pytest.mark.slow]
+MODEL = ["--model", "mm-tiny", "--pretrained", "none"]  # seeded random weights: plumbing, not meaning
+
+
+def cli(*args: str, index: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MULTIMODAL_INDEX_DIR": str(index), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-m", "multimodal", *args], capture_output=True, text=True, env=env,
+                          timeout=300)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"multimodal {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
+    return proc
+
+
+def ingest(folder: Path, index: Path, *extra: str) -> dict:
+    return json.loads(cli("ingest", str(folder), "--json", "-q", *extra, index=index).stdout)
+
+
+def test_ingest_search_and_incremental_reruns(tmp_path: Path, photo_folder: Path) -> None:
+    index = tmp_path / "idx"
+    first = ingest(photo_folder, index, *MODEL)
+    assert (first["added"], first["encoded"], first["failed"]) == (6, 6, [])
+    assert set(first) >= {"added", "updated", "unchanged", "removed", "renamed", "encoded", "failed"}
+
+    paths = cli("search", "a red square", "-k", "3", index=index).stdout.split()
+    assert len(paths) == 3 and all(Path(p).is_file() for p in paths)
+    hits = json.loads(cli("search", "--image", str(photo_folder / "img2.jpg"), "-k", "2", "--json", index=index).stdout)
+    assert hits[0]["path"] == str(photo_folder / "img2.jpg") and hits[0]["score"] == pytest.approx(1.0, abs=1e-4)
+    assert {"id", "path", "score"} <= set(hits[0])
+
+    assert ingest(photo_folder, index)["encoded"] == 0  # the index remembers its model
+    (photo_folder / "img0.jpg").rename(photo_folder / "renamed.jpg")
+    renamed = ingest(photo_folder, index)
+    assert (renamed["encoded"], renamed["renamed"]) == (0, 1)
+    (photo_folder / "img1.jpg").unlink()
+    assert ingest(photo_folder, index)["removed"] == 1
+    write_image(photo_folder / "img2.jpg", seed=42)
+    modified = ingest(photo_folder, index)
+    assert (modified["updated"], modified["encoded"]) == (1, 1)
+
+    info = json.loads(cli("info", "--json", index=index).stdout)
+    assert info["images"] == 5 and info["model"]["model"] == "mm-tiny"
+
+
+def test_bad_files_are_listed_and_exit_code_is_zero(tmp_path: Path, photo_folder: Path) -> None:
+    (photo_folder / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    proc = cli("ingest", str(photo_folder), "--json", "-q", *MODEL, index=tmp_path / "idx")
+    report = json.loads(proc.stdout)
+    assert [f["path"] for f in report["failed"]] == [str(photo_folder / "broken.jpg")]
+    assert report["added"] == 6
+
+
+def test_errors_are_one_line_without_traceback(tmp_path: Path, photo_folder: Path) -> None:
+    index = tmp_path / "idx"
+    weights = cli("ingest", str(photo_folder), "--model", "ViT-B-32", "--pretrained", "laion2b_s34b_b79k",
+                  index=index, check=False)
+    assert weights.returncode == 1
+    assert "Traceback" not in weights.stderr and "--pretrained /path" in weights.stderr
+    assert len(weights.stderr.strip().splitlines()) == 1
+
+    empty = cli("search", "a dog", index=index, check=False)
+    assert empty.returncode == 1 and "multimodal ingest" in empty.stderr
+
+    bad_flag = cli("search", "x", "--since", "yesterday", index=index, check=False)
+    assert bad_flag.returncode == 2 and "YYYY" not in bad_flag.stderr and "2024-06-30" in bad_flag.stderr
+
+    ingest(photo_folder, index, *MODEL)
+    mismatch = cli("search", "x", "--model", "ViT-B-32", index=index, check=False)
+    assert mismatch.returncode == 1 and "built with mm-tiny" in mismatch.stderr

@@ -1,0 +1,89 @@
+"""The real OpenCLIP code path: seeded random weights, normalisation, batching, weight errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from multimodal.encoder import ModelSpec, load_encoder
+from multimodal.errors import ConfigError, WeightsUnavailableError
+
+pytestmark = pytest.mark.clip
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return load_encoder("mm-tiny", "none", "cpu")
+
+
+def _images(n: int) -> list[Image.Image]:
+    rng = np.random.default_rng(0)
+    return [Image.fromarray(rng.integers(0, 256, (80, 100, 3), dtype=np.uint8)) for _ in range(n)]
+
+
+def test_embeddings_are_unit_float32_and_batch_independent(tiny) -> None:
+    tensors = torch.stack([tiny.preprocess(im) for im in _images(5)])
+    batch = tiny.encode_images(tensors)
+    single = np.concatenate([tiny.encode_images(t[None]) for t in tensors])
+    assert batch.dtype == np.float32 and batch.shape == (5, tiny.dim)
+    assert np.allclose(np.linalg.norm(batch, axis=1), 1.0, atol=1e-5)
+    assert np.allclose(batch, single, atol=1e-5)
+    texts = tiny.encode_texts(["a red circle", "a blue square"])
+    assert texts.shape == (2, tiny.dim) and np.allclose(np.linalg.norm(texts, axis=1), 1.0, atol=1e-5)
+
+
+def test_random_weights_are_the_same_in_every_process(tiny, tmp_path: Path) -> None:
+    code = ("from multimodal.encoder import load_encoder; import numpy as np, sys; "
+            "e = load_encoder('mm-tiny', 'none', 'cpu'); np.save(sys.argv[1], e.encode_texts(['a dog']))")
+    target = tmp_path / "seeded.npy"
+    subprocess.run([sys.executable, "-c", code, str(target)], check=True, capture_output=True)
+    assert np.allclose(np.load(target), tiny.encode_texts(["a dog"]), atol=1e-6)
+
+
+def test_loading_does_not_disturb_the_callers_random_state() -> None:
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    load_encoder("mm-tiny", "none", "cpu")
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_missing_tag_weights_fail_fast_with_the_fixes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    start = time.monotonic()
+    with pytest.raises(WeightsUnavailableError) as err:
+        load_encoder("ViT-B-32", "laion2b_s34b_b79k", "cpu")
+    message = str(err.value)
+    assert "\n" not in message and "--pretrained /path" in message and "local-dir:" in message
+    assert time.monotonic() - start < 30  # no minute of download retries (generous bound, not a benchmark)
+
+
+def test_missing_checkpoint_file_and_local_dir_are_clear(tmp_path: Path) -> None:
+    with pytest.raises(WeightsUnavailableError, match="does not exist"):
+        load_encoder("mm-tiny", str(tmp_path / "missing.bin"), "cpu")
+    with pytest.raises(WeightsUnavailableError, match=r"open_clip_config\.json"):
+        load_encoder(f"local-dir:{tmp_path}", None, "cpu")
+
+
+def test_unknown_model_and_tag_and_device_are_config_errors() -> None:
+    with pytest.raises(ConfigError, match="unknown model"):
+        load_encoder("ViT-Nope-1", "none", "cpu")
+    with pytest.raises(ConfigError, match="known tags"):
+        load_encoder("ViT-B-32", "no_such_tag", "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match=r"--device cpu"):
+            load_encoder("mm-tiny", "none", "cuda")
+
+
+def test_model_spec_normalises_what_the_index_records(tmp_path: Path) -> None:
+    assert ModelSpec.parse("ViT-B-32", None) == ModelSpec("ViT-B-32", "none")
+    assert ModelSpec.parse("ViT-B-32", "laion2b_s34b_b79k").pretrained == "laion2b_s34b_b79k"
+    assert ModelSpec.parse("ViT-B-32", "./w.safetensors").pretrained == str(Path.cwd() / "w.safetensors")
+    assert ModelSpec.parse(f"local-dir:{tmp_path}", "ignored") == ModelSpec(f"local-dir:{tmp_path.resolve()}", "")
