@@ -27,7 +27,8 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], *, workers: int, in_fl
     """
     workers = max(1, workers)
     window: deque[tuple[T, Future[R]]] = deque()
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode")
+    try:
         for item in items:
             window.append((item, pool.submit(fn, item)))
             if len(window) >= in_flight:
@@ -36,3 +37,6 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], *, workers: int, in_fl
         while window:
             head, future = window.popleft()
             yield head, future.result()
+    finally:
+        # On Ctrl-C (or a consumer that stops early) drop queued work instead of finishing it.
+        pool.shutdown(wait=True, cancel_futures=True)
