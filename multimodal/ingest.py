@@ -131,7 +131,7 @@ def ingest_folder(
         raise NotFoundError(f"{root} does not exist")
     started = time.monotonic()
     report = IngestReport(root=str(root))
-    with ingest_lock(store, shard):
+    with ingest_lock(store, shard, root):
         store.ensure_collection(encoder.spec, encoder.dim)
         _Run(root, store, encoder, settings, shard, report, progress).execute()
     store.update_metadata({"mm_last_ingest": time.time()})
@@ -271,12 +271,13 @@ class _Run:
                 self.report.added += 1
             else:
                 self.report.updated += 1
-        stored = {r.id: r.embedding for r in self.store.get(sorted(set(reuse_ids.values())), embeddings=True)}
-        reuse = {n: stored[i] for n, i in reuse_ids.items() if i in stored and stored[i] is not None}
+        stored = {r.id: r.embedding for r in self.store.get(sorted(set(reuse_ids.values())), embeddings=True)
+                  if r.embedding is not None}
+        reuse = {n: stored[i] for n, i in reuse_ids.items() if i in stored}
         to_encode = [n for n in range(len(batch)) if n not in reuse]
         encoded: dict[int, np.ndarray] = {}
         if to_encode:
-            tensors = [batch[n].tensor if batch[n].tensor is not None else self._decode(batch[n]) for n in to_encode]
+            tensors = [self._tensor(batch[n]) for n in to_encode]
             encoded = dict(zip(to_encode, self.encoder.encode_images(torch.stack(tensors)), strict=True))
             self.report.encoded += len(to_encode)
         self.report.reused += len(reuse)
@@ -289,7 +290,10 @@ class _Run:
         where = {"$and": [{"kind": IMAGE}, {"hash": {"$in": sorted(set(digests))}}]}
         return {str(r.metadata["hash"]): r.id for r in self.store.iter_records(where=where)}
 
-    def _decode(self, item: _Loaded) -> torch.Tensor:
+    def _tensor(self, item: _Loaded) -> torch.Tensor:
+        """The decoded tensor; decoded now if the stored vector it was meant to reuse vanished meanwhile."""
+        if item.tensor is not None:
+            return item.tensor
         loaded = load_image(item.work.path, max_pixels=self.settings.max_pixels, min_side=self.encoder.image_size)
         return self.encoder.preprocess(loaded.image)
 
