@@ -1,0 +1,38 @@
+"""Settings resolve as flags > MULTIMODAL_* environment > defaults, and refuse values that cannot work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from multimodal.config import Settings
+from multimodal.errors import ConfigError
+
+
+def test_defaults_use_the_per_user_data_dir(tmp_path: Path) -> None:
+    s = Settings.resolve()
+    assert s.index_dir == tmp_path / "xdg" / "multimodal" / "index"  # XDG_DATA_HOME set by conftest
+    assert (s.model, s.pretrained, s.chroma_url, s.collection) == (None, None, None, "multimodal")
+
+
+def test_environment_overrides_defaults_and_flags_override_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MULTIMODAL_INDEX_DIR", "/tmp/from-env")
+    monkeypatch.setenv("MULTIMODAL_BATCH_SIZE", "7")
+    monkeypatch.setenv("MULTIMODAL_CHROMA_URL", "http://localhost:9")
+    s = Settings.resolve()
+    assert (s.index_dir, s.batch_size, s.chroma_url) == (Path("/tmp/from-env"), 7, "http://localhost:9")
+    s = Settings.resolve(index_dir="/tmp/from-flag", batch_size=3)
+    assert (s.index_dir, s.batch_size) == (Path("/tmp/from-flag"), 3)
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    ({"batch_size": 0}, "batch-size"),
+    ({"batch_size": "many"}, "whole number"),
+    ({"workers": -1}, "workers"),
+    ({"chroma_url": "localhost:8000"}, "http://host:port"),
+    ({"colour": "red"}, "unknown setting"),
+])
+def test_bad_values_are_config_errors(flags: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Settings.resolve(**flags)
