@@ -8,6 +8,7 @@ whose file is unchanged) uses its stored vector, with no decoding and no model c
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -74,6 +75,7 @@ class Searcher:
         self.encoder = encoder
         self.settings = settings or store.settings
         self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()  # the UI serves queries from several threads
 
     # -- the common cases ----------------------------------------------------------------
     def search_text(self, text: str, k: int = 10, **options: Any) -> list[Hit]:
@@ -159,13 +161,15 @@ class Searcher:
         text = text.strip()
         if not text:
             raise ConfigError("the text query is empty")
-        if text in self._text_cache:
-            self._text_cache.move_to_end(text)
-            return self._text_cache[text]
+        with self._cache_lock:
+            if text in self._text_cache:
+                self._text_cache.move_to_end(text)
+                return self._text_cache[text]
         vector = self.encoder.encode_texts([text])[0]
-        self._text_cache[text] = vector
-        if len(self._text_cache) > _TEXT_CACHE_SIZE:
-            self._text_cache.popitem(last=False)
+        with self._cache_lock:
+            self._text_cache[text] = vector
+            if len(self._text_cache) > _TEXT_CACHE_SIZE:
+                self._text_cache.popitem(last=False)
         return vector
 
     def stored_vector(self, record_id: str) -> np.ndarray:
