@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from multimodal.compression import check_name
 from multimodal.errors import ConfigError
 
 DEFAULT_MODEL = "ViT-B-32"
@@ -48,6 +49,7 @@ class Settings:
     batch_size: int = 16  # images per forward pass
     workers: int = 0  # image-decoding threads; 0 = one per core
     max_pixels: int = 180_000_000  # larger images are refused as decompression bombs
+    compress: str | None = None  # none, float16 or pcaN: how a new index stores vectors; None = the index's own
     hnsw: HnswConfig = field(default_factory=HnswConfig)
 
     @classmethod
@@ -75,6 +77,8 @@ class Settings:
             raise ConfigError(f"--batch-size must be at least 1, got {self.batch_size}")
         if self.workers < 0:
             raise ConfigError(f"--workers must be 0 (auto) or more, got {self.workers}")
+        if self.compress is not None:
+            check_name(self.compress)
         if self.chroma_url and not self.chroma_url.startswith(("http://", "https://")):
             raise ConfigError(
                 f"--chroma-url must look like http://host:port, got {self.chroma_url!r}"

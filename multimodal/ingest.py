@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from multimodal.captions import Captions
+from multimodal.compression import ensure_codec
 from multimodal.config import Settings
 from multimodal.encoder import Encoder
 from multimodal.errors import ConfigError, ImageLoadError, NotFoundError
@@ -133,6 +134,7 @@ def ingest_folder(
     report = IngestReport(root=str(root))
     with ingest_lock(store, shard, root):
         store.ensure_collection(encoder.spec, encoder.dim)
+        ensure_codec(store, encoder, settings, root)  # --compress: fixed at the first ingest
         _Run(root, store, encoder, settings, shard, report, progress).execute()
     store.update_metadata({"mm_last_ingest": time.time()})
     report.seconds = round(time.monotonic() - started, 3)

@@ -8,12 +8,14 @@ metadata records which model made the vectors, so vectors from different models 
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from multimodal.compression import NONE, Codec
 from multimodal.config import Settings
 from multimodal.encoder import ModelSpec
 from multimodal.errors import ConfigError, EmptyIndexError, ModelMismatchError, StoreUnavailableError
@@ -70,6 +72,7 @@ class Store:
         self.settings = settings
         self._collection = collection
         self._max_batch = max(1, int(client.get_max_batch_size()) - 1)
+        self._codec: Codec | None = None  # how vectors are stored; read once (see multimodal.compression)
 
     # -- opening ---------------------------------------------------------------------------
     @classmethod
@@ -168,7 +171,7 @@ class Store:
             self._call(
                 self.collection.upsert,
                 ids=[r.id for r in chunk],
-                embeddings=np.stack([np.asarray(r.embedding, dtype=np.float32) for r in chunk]),
+                embeddings=self.codec.encode(np.stack([np.asarray(r.embedding, dtype=np.float32) for r in chunk])),
                 metadatas=[_clean_metadata(r.metadata) for r in chunk],
                 documents=[r.document or "" for r in chunk],
             )
@@ -207,7 +210,7 @@ class Store:
             return [[] for _ in range(len(vectors))]
         result = self._call(
             collection.query,
-            query_embeddings=np.asarray(vectors, dtype=np.float32),
+            query_embeddings=self.codec.encode_query(vectors),
             n_results=k,
             where=where or None,
             include=["metadatas", "distances", "documents"],
@@ -222,16 +225,58 @@ class Store:
     def _get(self, *, embeddings: bool, **kwargs: Any) -> list[Record]:
         include = ["metadatas", "documents"] + (["embeddings"] if embeddings else [])
         result = self._call(self.collection.get, include=include, **kwargs)
-        vectors = result.get("embeddings")
+        vectors = self.codec.decode(result["embeddings"]) if embeddings and len(result["ids"]) else None
         return [
             Record(
                 id=rid,
                 metadata=dict(result["metadatas"][n] or {}),
-                embedding=np.asarray(vectors[n], dtype=np.float32) if embeddings else None,
+                embedding=vectors[n] if vectors is not None else None,
                 document=result["documents"][n] if result.get("documents") else None,
             )
             for n, rid in enumerate(result["ids"])
         ]
+
+    # -- the codec: how vectors are stored (multimodal.compression), kept in a side collection ---------
+    @property
+    def codec(self) -> Codec:
+        """The collection's codec; every vector written, queried or read passes through it here."""
+        if self._codec is not None:
+            return self._codec
+        if self._collection is None:
+            return Codec()  # not cached: the collection may yet be created with another codec
+        try:
+            side = self._call(self._client.get_collection, self._codec_name(), embedding_function=None)
+        except Exception as e:
+            if "does not exist" not in str(e).lower():
+                raise
+            self._codec = Codec()
+            return self._codec
+        self._codec = _read_codec(self._call(side.get, include=["embeddings", "metadatas"]), side.metadata)
+        return self._codec
+
+    def set_codec(self, codec: Codec) -> Codec:
+        """Record `codec` for this (empty) collection; returns the codec in force, which is another writer's
+        if one got there first. A basis is written to a temporary collection and then renamed, so readers
+        never see half of one."""
+        if codec.name == NONE:
+            return self.codec
+        temp = f"mmcodec-tmp-{uuid.uuid4().hex}"
+        side = self._call(self._client.create_collection, temp, metadata={"codec": codec.name},
+                          embedding_function=None)
+        if codec.basis is not None:
+            ids = [f"{n:05d}" for n in range(len(codec.basis))]
+            self._call(side.add, ids=ids, embeddings=codec.basis, metadatas=[{"row": n} for n in range(len(ids))])
+        try:
+            self._call(side.modify, name=self._codec_name())
+        except Exception as e:
+            self._call(self._client.delete_collection, temp)
+            if not any(s in str(e).lower() for s in ("unique", "already exists")):
+                raise
+        self._codec = None
+        return self.codec
+
+    def _codec_name(self) -> str:
+        return f"mmcodec-{self.collection.id}"  # per collection instance: a recreated collection starts afresh
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -240,6 +285,14 @@ class Store:
             if _is_connection_error(e):
                 raise StoreUnavailableError(f"lost the Chroma store at {self.location}: {e}") from e
             raise
+
+
+def _read_codec(rows: dict[str, Any], meta: dict[str, Any] | None) -> Codec:
+    name = str((meta or {}).get("codec", NONE))
+    if not rows["ids"]:
+        return Codec(name)
+    order = np.argsort(rows["ids"])  # Chroma does not keep insertion order
+    return Codec(name, np.asarray(rows["embeddings"], dtype=np.float32)[order])
 
 
 def _hit(rid: str, distance: float, meta: dict[str, Any] | None, document: str | None) -> Hit:

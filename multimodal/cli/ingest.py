@@ -19,6 +19,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--shard", metavar="I/N", help="only the I-th of N deterministic parts (parallel ingest)")
     p.add_argument("--batch-size", type=int, metavar="N", help="images per forward pass (default 16)")
     p.add_argument("--workers", type=int, metavar="N", help="decoding threads (default: one per core)")
+    p.add_argument("--compress", metavar="FORM", help="how a new index stores vectors: none (default), float16, "
+                   "or pcaN, e.g. pca128 (fitted on a sample of FOLDER); fixed at the first ingest")
     p.add_argument("--json", action="store_true", help="print a JSON report at the end")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     add_index_options(p)
@@ -27,7 +29,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = settings_from(args, batch_size=args.batch_size, workers=args.workers)
+    settings = settings_from(args, batch_size=args.batch_size, workers=args.workers, compress=args.compress)
     shard = Shard.parse(args.shard) if args.shard else None
     index = Index.open(settings)
     bar = _ProgressBar(disabled=args.quiet or (not sys.stderr.isatty() and args.json))
