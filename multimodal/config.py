@@ -42,6 +42,7 @@ class Settings:
     index_dir: Path = field(default_factory=lambda: default_data_dir() / "index")  # embedded Chroma folder
     chroma_url: str | None = None  # http://host:port of a Chroma server; None = embedded
     chroma_token: str | None = None  # bearer token for a Chroma server with token auth
+    retry_seconds: float = 60.0  # how long a call keeps retrying (with backoff) while the server is unreachable
     collection: str = DEFAULT_COLLECTION  # Chroma collection holding images and captions
     model: str | None = None  # open_clip architecture or local-dir:/hf-hub: name; None = the index's or default
     pretrained: str | None = None  # open_clip tag, checkpoint file or "none"; None = the index's or default
@@ -77,6 +78,8 @@ class Settings:
             raise ConfigError(f"--batch-size must be at least 1, got {self.batch_size}")
         if self.workers < 0:
             raise ConfigError(f"--workers must be 0 (auto) or more, got {self.workers}")
+        if self.retry_seconds < 0:
+            raise ConfigError(f"--retry-seconds must be 0 (no retry) or more, got {self.retry_seconds}")
         if self.compress is not None:
             check_name(self.compress)
         if self.chroma_url and not self.chroma_url.startswith(("http://", "https://")):
@@ -94,4 +97,9 @@ def _coerce(name: str, raw: Any) -> Any:
             return int(raw)
         except (TypeError, ValueError) as e:
             raise ConfigError(f"{name} must be a whole number, got {raw!r}") from e
+    if name == "retry_seconds":
+        try:
+            return float(raw)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from e
     return raw

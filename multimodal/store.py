@@ -7,7 +7,9 @@ metadata records which model made the vectors, so vectors from different models 
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +27,9 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")  # no phone-home, also fo
 IMAGE = "image"
 CAPTION = "caption"
 _PAGE = 2000  # records fetched per get() call when scanning the index
+_FIRST_BACKOFF = 0.5  # seconds before the first retry of a call that found the server unreachable
+_MAX_BACKOFF = 8.0  # retries back off exponentially up to this interval
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,9 @@ class Store:
         except Exception as e:  # chromadb raises NotFoundError (1.x) or ValueError (older)
             if _is_connection_error(e):
                 raise StoreUnavailableError(f"cannot reach Chroma at {_location(settings)}: {e}") from e
+            if _is_auth_error(e):
+                raise StoreUnavailableError(f"the Chroma server at {_location(settings)} refused access "
+                                            f"({_first_line(e)}); check --chroma-token") from e
             collection = None
         return cls(client, settings, collection)
 
@@ -278,13 +286,63 @@ class Store:
     def _codec_name(self) -> str:
         return f"mmcodec-{self.collection.id}"  # per collection instance: a recreated collection starts afresh
 
-    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    # -- markers: empty side collections used as atomic flags (see multimodal.locking) -----------
+    def create_marker(self, name: str, metadata: dict[str, Any]) -> bool:
+        """Create the empty collection `name`; False if it exists. Of racing creators exactly one gets True."""
         try:
-            return fn(*args, **kwargs)
+            self._call(self._client.create_collection, name, metadata=metadata, embedding_function=None)
         except Exception as e:
-            if _is_connection_error(e):
-                raise StoreUnavailableError(f"lost the Chroma store at {self.location}: {e}") from e
+            if "already exists" in str(e).lower():  # chromadb raises a bare ChromaError here
+                return False
             raise
+        return True
+
+    def markers(self, prefix: str, *, retry: bool = True) -> dict[str, dict[str, Any]]:
+        """Name -> metadata of every marker whose name starts with `prefix`."""
+        found: dict[str, dict[str, Any]] = {}
+        offset = 0
+        while True:
+            page = self._call(self._client.list_collections, limit=100, offset=offset, _retry=retry)
+            found.update((c.name, dict(c.metadata or {})) for c in page if c.name.startswith(prefix))
+            if len(page) < 100:
+                return found
+            offset += len(page)
+
+    def set_marker(self, name: str, metadata: dict[str, Any], *, retry: bool = True) -> None:
+        """Replace a marker's metadata (the caller checked it is its own)."""
+        marker = self._call(self._client.get_collection, name, embedding_function=None, _retry=retry)
+        self._call(marker.modify, metadata=metadata, _retry=retry)
+
+    def drop_marker(self, name: str) -> None:
+        try:
+            self._call(self._client.delete_collection, name)
+        except Exception as e:
+            if "does not exist" not in str(e).lower() and "not found" not in str(e).lower():
+                raise
+
+    def _call(self, fn: Any, *args: Any, _retry: bool = True, **kwargs: Any) -> Any:
+        """One Chroma call. While the server is unreachable it is retried with backoff for
+        `settings.retry_seconds`: every call made here can be repeated safely (reads, and writes by id),
+        so a call whose answer was lost with the connection may be sent again."""
+        budget = self.settings.retry_seconds if _retry else 0.0
+        deadline = time.monotonic() + budget
+        delay = _FIRST_BACKOFF
+        while True:
+            try:
+                return fn(*args, **kwargs)
+            except Exception as e:
+                if not _is_connection_error(e):
+                    raise
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise StoreUnavailableError(
+                        f"lost the Chroma store at {self.location} ({_first_line(e)}) and it did not come back "
+                        f"within {budget:g}s (--retry-seconds); rerun the same command to resume once it is up"
+                    ) from e
+                _log.warning("Chroma at %s unreachable (%s); retrying in %.1fs", self.location, _first_line(e),
+                             min(delay, left))
+                time.sleep(min(delay, left))
+                delay = min(2 * delay, _MAX_BACKOFF)
 
 
 def _read_codec(rows: dict[str, Any], meta: dict[str, Any] | None) -> Codec:
@@ -336,6 +394,9 @@ def _client(settings: Settings) -> Any:
         )
         client.heartbeat()
     except Exception as e:
+        if _is_auth_error(e):
+            raise StoreUnavailableError(f"the Chroma server at {settings.chroma_url} refused access "
+                                        f"({_first_line(e)}); check --chroma-token") from e
         raise StoreUnavailableError(
             f"cannot reach the Chroma server at {settings.chroma_url}: {_first_line(e)}; "
             "start it with `chroma run --path DIR --port PORT` or check --chroma-url/--chroma-token"
@@ -347,6 +408,14 @@ def _is_connection_error(e: BaseException) -> bool:
     names = {type(x).__name__ for x in _chain(e)}
     return bool(names & {"ConnectError", "ConnectionError", "ConnectTimeout", "ReadTimeout",
                          "RemoteProtocolError", "ConnectionRefusedError", "ReadError", "WriteError"})
+
+
+def _is_auth_error(e: BaseException) -> bool:
+    for x in _chain(e):
+        status = getattr(getattr(x, "response", None), "status_code", None)
+        if type(x).__name__ in {"ChromaAuthError", "AuthorizationError"} or status in (401, 403):
+            return True
+    return False
 
 
 def _chain(e: BaseException | None) -> Iterator[BaseException]:

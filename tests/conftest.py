@@ -13,6 +13,8 @@ from multimodal.config import Settings
 from multimodal.index import Index
 from tests.fixtures.fake_encoder import FakeEncoder
 
+pytest_plugins = ["tests.fixtures.chroma_server"]  # real `chroma run` server fixtures
+
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ["ANONYMIZED_TELEMETRY"] = "False"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

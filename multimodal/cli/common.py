@@ -19,6 +19,8 @@ def add_index_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--chroma-token", metavar="TOKEN", help="token for a Chroma server with token auth "
                        "(env MULTIMODAL_CHROMA_TOKEN)")
     group.add_argument("--collection", metavar="NAME", help="Chroma collection (default: multimodal)")
+    group.add_argument("--retry-seconds", type=float, metavar="S", help="keep retrying an unreachable Chroma "
+                       "server this long, with backoff, before giving up (default 60; env MULTIMODAL_RETRY_SECONDS)")
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +39,7 @@ def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
         "chroma_url": getattr(args, "chroma_url", None),
         "chroma_token": getattr(args, "chroma_token", None),
         "collection": getattr(args, "collection", None),
+        "retry_seconds": getattr(args, "retry_seconds", None),
         "model": getattr(args, "model", None),
         "pretrained": getattr(args, "pretrained", None),
         "device": getattr(args, "device", None),

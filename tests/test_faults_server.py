@@ -1,0 +1,132 @@
+"""Faults around a running ingest: the server goes away, queries run alongside, a second ingest starts."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from multimodal.config import Settings
+from multimodal.errors import EmptyIndexError
+from multimodal.store import IMAGE, Hit
+from tests.fixtures.chroma_server import ChromaServer
+from tests.fixtures.ingest_runs import (
+    SLOW_BATCHES,
+    TINY,
+    Progressing,
+    assert_same_index,
+    captioned_folder,
+    ingest_json,
+    location,
+    open_store,
+    run_cli,
+    settings_for,
+    snapshot,
+)
+
+pytestmark = [pytest.mark.server, pytest.mark.clip, pytest.mark.slow]
+
+
+def test_a_server_outage_mid_ingest_is_retried_or_reported_and_a_rerun_completes(
+    own_chroma_server: ChromaServer, tmp_path: Path
+) -> None:
+    server = own_chroma_server
+    folder = captioned_folder(tmp_path / "photos", 64)
+    faulty = location(server.url, "outage")
+
+    # Down for longer than the retry budget: exit 1 with one line that says what to do.
+    run = Progressing.start(str(folder), *faulty, *TINY, *SLOW_BATCHES, "--retry-seconds", "2")
+    assert run.wait_for(0.3), run.stderr[-1500:]
+    server.stop()
+    code, stderr = run.finish()
+    assert code == 1, stderr[-1500:]
+    error = [line for line in stderr.splitlines() if line.startswith("multimodal ingest: error:")]
+    assert len(error) == 1 and server.url in error[0] and "rerun" in error[0]
+
+    # The rerun meets a shorter outage: it waits for the server with backoff and completes.
+    server.start()
+    run = Progressing.start(str(folder), *faulty, *SLOW_BATCHES, "--retry-seconds", "60")
+    assert run.wait_for(0.3), run.stderr[-1500:]
+    server.stop()
+    time.sleep(2)
+    server.start()
+    code, stderr = run.finish()
+    assert code == 0, stderr[-1500:]
+    assert "retrying" in stderr  # it did meet the outage
+
+    ingest_json(str(folder), *location(server.url, "no-outage"), *TINY)
+    assert_same_index(snapshot(Settings.resolve(chroma_url=server.url, collection="outage")),
+                      snapshot(Settings.resolve(chroma_url=server.url, collection="no-outage")))
+
+
+def test_queries_keep_answering_while_an_ingest_writes_to_the_same_index(
+    chroma_server: ChromaServer, tmp_path: Path
+) -> None:
+    folder = captioned_folder(tmp_path / "photos", 64)
+    settings = Settings.resolve(chroma_url=chroma_server.url, collection="busy", retry_seconds=0)
+    run = Progressing.start(str(folder), *location(chroma_server.url, "busy"), *TINY, *SLOW_BATCHES)
+    answers: list[list[Hit]] = []
+    during: list[list[Hit]] = []  # answers with hits, given while the ingest was still running
+    stop = threading.Event()
+
+    def ask() -> None:
+        store = open_store(settings)
+        rng = np.random.default_rng(0)
+        while not stop.is_set():
+            time.sleep(0.01)  # a steady stream of users, not a busy loop starving the ingest of CPU
+            if store.dim() is None:  # the ingest has not created the collection yet
+                store = open_store(settings)
+                continue
+            try:
+                vector = rng.standard_normal((1, store.dim() or 0)).astype(np.float32)
+                hits = store.query(vector, k=5, where={"kind": IMAGE})[0]
+                answers.append(hits)
+                if hits and run.proc.poll() is None:
+                    during.append(hits)
+            except EmptyIndexError:
+                continue
+
+    asker = threading.Thread(target=ask)
+    asker.start()
+    try:
+        assert run.wait_for(0.5), run.stderr[-1500:]
+        code, stderr = run.finish()
+    finally:
+        stop.set()
+        asker.join()
+    assert code == 0, stderr[-1500:]
+    assert during  # queries found images while the ingest was still writing
+    final = {r.id for r in open_store(settings).iter_records(where={"kind": IMAGE})}
+    for hits in answers:  # empty only before the first batch was committed
+        assert len(hits) <= 5 and {h.id for h in hits} <= final
+        scores = [h.score for h in hits]
+        assert scores == sorted(scores, reverse=True) and all(-1.001 <= s <= 1.001 for s in scores)
+
+
+@pytest.mark.parametrize("mode", ["embedded", "server"])
+def test_a_second_ingest_of_the_same_index_is_refused_while_the_first_runs(
+    mode: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    where = request.getfixturevalue("chroma_server").url if mode == "server" else str(tmp_path / "index")
+    folder = captioned_folder(tmp_path / "photos", 48)
+    here = location(where, f"twice-{mode}")
+    first = Progressing.start(str(folder), *here, *TINY, *SLOW_BATCHES)
+    assert first.wait_for(0.2), first.stderr[-1500:]
+    first.proc.send_signal(signal.SIGSTOP)  # frozen mid-run, holding the lock
+    try:
+        second = run_cli("ingest", str(folder), *here, "--json", "-q")
+    finally:
+        first.proc.send_signal(signal.SIGCONT)
+    assert second.returncode == 1
+    assert second.stderr.strip().splitlines()[-1].startswith("multimodal ingest: error: another ingest")
+    assert f"pid {first.proc.pid}" in second.stderr
+    code, stderr = first.finish()
+    assert code == 0, stderr[-1500:]
+
+    ingest_json(str(folder), *location(where, f"once-{mode}"), *TINY)
+    assert_same_index(snapshot(settings_for(where, f"twice-{mode}")), snapshot(settings_for(where, f"once-{mode}")))
+
