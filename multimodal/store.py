@@ -184,6 +184,12 @@ class Store:
                 documents=[r.document or "" for r in chunk],
             )
 
+    def update_records(self, ids: Sequence[str], metadatas: Sequence[dict[str, Any]]) -> None:
+        """Merge `metadatas` into stored records, vectors untouched; a None value removes that key."""
+        for start in range(0, len(ids), self._max_batch):
+            self._call(self.collection.update, ids=list(ids[start: start + self._max_batch]),
+                       metadatas=list(metadatas[start: start + self._max_batch]))
+
     def delete(self, ids: Sequence[str]) -> None:
         for start in range(0, len(ids), self._max_batch):
             self._call(self.collection.delete, ids=list(ids[start : start + self._max_batch]))

@@ -1,0 +1,160 @@
+"""A map of the embedding space: the collection (or a sample of it) projected to 2-D.
+
+PCA (numpy's SVD, the default) keeps the two directions along which the images differ most, so
+distances on the map are honest but crowded; UMAP (`method="umap"`, needs `pip install umap-learn`)
+keeps neighbourhoods instead, so clusters separate but distances between them mean little. A query is
+projected the same way and drawn on the map, with its nearest images among the points ringed — a text
+query often lands beside the image cloud rather than in it (CLIP's "modality gap"), and the rings show
+where its matches really are. `multimodal.map_page.render_page` draws a map as a standalone HTML page.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from multimodal.errors import ConfigError, ImageLoadError
+from multimodal.store import IMAGE, Store
+
+DEFAULT_SAMPLE = 2000  # points on a map: enough to see structure, few enough for a light page
+THUMBNAIL = 96  # longest side (px) of the thumbnails embedded for hovering
+METHODS = ("pca", "umap")
+MATCHES = 10  # nearest images ringed for each query
+
+
+@dataclass(frozen=True)
+class Point:
+    id: str
+    path: str
+    folder: str
+    tag: str | None
+    captioned: bool
+    x: float
+    y: float
+
+
+@dataclass(frozen=True)
+class QueryMark:
+    label: str
+    x: float
+    y: float
+    matches: list[str]  # ids of its nearest points on the map, best first
+
+
+@dataclass
+class SpaceMap:
+    """Projected points, how they were made, and any queries placed on them."""
+
+    points: list[Point]
+    method: str
+    total: int  # images in the index (or the filter); the map shows a sample when larger
+    explained: float | None = None  # share of variance the two PCA axes keep
+    queries: list[QueryMark] = field(default_factory=list)
+    _projector: Any = None
+    _vectors: np.ndarray | None = None
+
+    def place(self, label: str, vector: np.ndarray) -> QueryMark:
+        """Project one query vector onto the map and ring its nearest points."""
+        xy = self._projector(np.asarray(vector, dtype=np.float32)[None, :])[0]
+        unit = self._vectors if self._vectors is not None else np.zeros((0, len(vector)), np.float32)
+        order = np.argsort(-(unit @ (vector / max(float(np.linalg.norm(vector)), 1e-12))), kind="stable")
+        mark = QueryMark(label, float(xy[0]), float(xy[1]), [self.points[i].id for i in order[:MATCHES]])
+        self.queries.append(mark)
+        return mark
+
+
+def build_map(store: Store, *, sample: int = DEFAULT_SAMPLE, method: str = "pca",
+              where: dict[str, Any] | None = None, seed: int = 0) -> SpaceMap:
+    """Project up to `sample` images (a seeded random sample when there are more) to 2-D.
+
+    Raises:
+        ConfigError: unknown method, UMAP not installed, sample < 3, or fewer than 3 images.
+        EmptyIndexError: nothing indexed yet.
+    """
+    if method not in METHODS:
+        raise ConfigError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
+    if sample < 3:
+        raise ConfigError(f"--sample must be at least 3, got {sample}")
+    store.collection  # noqa: B018 - raises EmptyIndexError with a helpful message
+    scope = {"$and": [{"kind": IMAGE}, where]} if where else {"kind": IMAGE}
+    ids = [r.id for r in store.iter_records(where=scope)]
+    chosen = sorted(random.Random(seed).sample(ids, min(sample, len(ids))))
+    records = [r for r in store.get(chosen, embeddings=True) if r.embedding is not None]
+    if len(records) < 3:
+        raise ConfigError(f"a map needs at least 3 images, the index has {len(records)}")
+    vectors = np.stack([r.embedding for r in records]).astype(np.float32)
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    project, explained = (_umap(vectors, seed) if method == "umap" else _pca(vectors))
+    xy = project(vectors)
+    points = [Point(r.id, str(r.metadata.get("path", "")), str(r.metadata.get("folder", "")),
+                    _first_tag(r.metadata), bool(r.metadata.get("n_captions")), float(x), float(y))
+              for r, (x, y) in zip(records, xy, strict=True)]
+    return SpaceMap(points, method, len(ids), explained, [], project, vectors)
+
+
+def thumbnails(paths: Sequence[str], size: int = THUMBNAIL, max_pixels: int = 180_000_000,
+               workers: int = 0) -> dict[str, str]:
+    """path -> small JPEG as a data: URI (embedded, so the page works offline and when moved);
+    unreadable files are left out."""
+    from multimodal.images import load_image
+    from multimodal.pipeline import default_workers, ordered_map
+
+    def one(path: str) -> str | None:
+        try:
+            image = load_image(Path(path), max_pixels=max_pixels, min_side=size).image
+        except (ImageLoadError, OSError):
+            return None
+        image.thumbnail((size, size))
+        buffer = io.BytesIO()
+        image.save(buffer, format="JPEG", quality=75)
+        return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+    count = workers or default_workers()
+    found = ordered_map(one, list(dict.fromkeys(paths)), workers=count, in_flight=4 * count)
+    return {path: uri for path, uri in found if uri is not None}
+
+
+Projector = Callable[[np.ndarray], np.ndarray]
+
+
+def _pca(vectors: np.ndarray) -> tuple[Projector, float]:
+    mean = vectors.mean(axis=0)
+    _, s, vt = np.linalg.svd(vectors - mean, full_matrices=False)
+    axes = vt[:2]
+    variance = s**2
+    explained = float(variance[:2].sum() / variance.sum()) if variance.sum() > 0 else 0.0
+
+    def project(v: np.ndarray) -> np.ndarray:
+        return (np.asarray(v, dtype=np.float32) - mean) @ axes.T
+
+    return project, explained
+
+
+def _umap(vectors: np.ndarray, seed: int) -> tuple[Projector, None]:
+    try:
+        import umap
+    except ImportError as e:
+        raise ConfigError("--method umap needs umap-learn: pip install 'multimodal[umap]' (or umap-learn)") from e
+    reducer = umap.UMAP(n_components=2, metric="cosine", random_state=seed,
+                        n_neighbors=min(15, len(vectors) - 1)).fit(vectors)
+    fitted = reducer.embedding_
+
+    def project(v: np.ndarray) -> np.ndarray:
+        v = np.asarray(v, dtype=np.float32)
+        if v is vectors:
+            return fitted
+        return reducer.transform(v)
+
+    return project, None
+
+
+def _first_tag(meta: dict[str, Any]) -> str | None:
+    tags = meta.get("tags")
+    return str(tags[0]) if isinstance(tags, list) and tags else None

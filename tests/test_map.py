@@ -1,0 +1,85 @@
+"""Map of the space: 2-D projection of the stored vectors, queries placed on it, a standalone page."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from multimodal.config import Settings
+from multimodal.errors import ConfigError
+from multimodal.index import Index
+from multimodal.map_page import render_page
+from multimodal.space_map import build_map, thumbnails
+from tests.fixtures.colour_words import ColourWordEncoder, colour_folders
+
+
+@pytest.fixture
+def coloured(tmp_path: Path) -> Index:
+    root = colour_folders(tmp_path / "colours")
+    (root / "blue" / "blue1.txt").write_text("a cold picture\n")
+    index = Index.open(Settings.resolve(index_dir=tmp_path / "idx"), encoder=ColourWordEncoder())
+    index.ingest(root)
+    return index
+
+
+def folder_of(path: str) -> str:
+    return Path(path).parent.name
+
+
+def test_pca_map_keeps_colour_folders_apart(coloured: Index) -> None:
+    space = build_map(coloured.store)
+    assert space.method == "pca" and space.total == 12 and len(space.points) == 12
+    assert 0.0 < space.explained <= 1.0
+    xy = {p.id: np.array([p.x, p.y]) for p in space.points}
+    centres = {f: np.mean([xy[p.id] for p in space.points if folder_of(p.path) == f], axis=0)
+               for f in ("red", "green", "blue")}
+    for p in space.points:
+        nearest = min(centres, key=lambda f: float(np.linalg.norm(xy[p.id] - centres[f])))
+        assert nearest == folder_of(p.path)
+
+
+def test_a_query_lands_among_its_matches(coloured: Index) -> None:
+    space = build_map(coloured.store)
+    mark = space.place("red", coloured.searcher.text_vector("red"))
+    paths = {p.id: p.path for p in space.points}
+    assert {folder_of(paths[i]) for i in mark.matches[:4]} == {"red"}
+    centres = {f: np.mean([[p.x, p.y] for p in space.points if folder_of(p.path) == f], axis=0)
+               for f in ("red", "green", "blue")}
+    assert min(centres, key=lambda f: float(np.linalg.norm(np.array([mark.x, mark.y]) - centres[f]))) == "red"
+
+
+def test_a_sample_is_seeded_and_filters_apply(coloured: Index, tmp_path: Path) -> None:
+    first = [p.id for p in build_map(coloured.store, sample=5).points]
+    assert len(first) == 5 and first == [p.id for p in build_map(coloured.store, sample=5).points]
+    folder = str(tmp_path / "colours" / "green")
+    only_green = build_map(coloured.store, where={"folders": {"$contains": folder}})
+    assert {folder_of(p.path) for p in only_green.points} == {"green"} and only_green.total == 4
+
+
+def test_the_page_is_standalone_with_thumbnails_paths_and_queries(coloured: Index) -> None:
+    space = build_map(coloured.store)
+    space.place("blue <sky>", coloured.searcher.text_vector("blue"))
+    thumbs = thumbnails([p.path for p in space.points])
+    page = render_page(space, colour_by="caption", thumbnails=thumbs)
+    assert not re.search(r"""(src|href)=["']?https?:""", page) and "<link" not in page  # nothing fetched
+    data = json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', page, re.S).group(1))
+    assert len(data["x"]) == 12 and set(data["path"]) == {p.path for p in space.points}
+    assert all(t.startswith("data:image/jpeg;base64,") for t in data["thumb"])
+    assert sorted(data["groups"]["caption"]["names"]) == ["captioned", "no caption"]
+    assert sorted(data["groups"]["folder"]["names"]) == ["blue", "green", "red"]
+    assert data["queries"][0]["label"] == "blue <sky>" and len(data["queries"][0]["matches"]) == 10
+    with pytest.raises(ConfigError):
+        render_page(space, colour_by="size")
+
+
+def test_umap_without_umap_learn_says_how_to_install(coloured: Index, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "umap", None)  # import fails as when it is not installed
+    with pytest.raises(ConfigError, match="umap-learn"):
+        build_map(coloured.store, method="umap")
+    with pytest.raises(ConfigError, match="--method"):
+        build_map(coloured.store, method="tsne")
