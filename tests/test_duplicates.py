@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from multimodal.cli.main import main
 from multimodal.config import Settings
 from multimodal.duplicates import DEFAULT_NEIGHBOURS, find_duplicates
 from multimodal.errors import ConfigError, EmptyIndexError
@@ -89,3 +91,18 @@ def test_bad_settings_and_empty_index_are_refused(tmp_path: Path) -> None:
     for kwargs in ({"threshold": 1.5}, {"relative": 0.0}, {"neighbours": 0}):
         with pytest.raises(ConfigError):
             find_duplicates(empty.store, **kwargs)
+
+
+def test_command_prints_near_groups_as_json_and_identical_files_apart(planted: tuple[Index, PlantedSet],
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    index, truth = planted
+    where = ["--index", str(index.settings.index_dir)]
+    assert main(["duplicates", "--json", *where]) == 0
+    near = json.loads(capsys.readouterr().out)
+    assert near == [g.paths for g in find_duplicates(index.store).near] and near
+    assert main(["duplicates", "--exact", "--json", *where]) == 0
+    assert sorted(map(sorted, json.loads(capsys.readouterr().out))) == sorted(map(sorted, truth.exact))
+    assert main(["duplicates", "--threshold", "0.999", *where]) == 0
+    text = capsys.readouterr().out
+    assert "# 4 groups of identical files" in text and "similarity >= 0.999" in text
+    assert main(["duplicates", "--threshold", "2", *where]) == 2

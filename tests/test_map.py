@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from multimodal.cli.main import main
 from multimodal.config import Settings
 from multimodal.errors import ConfigError
 from multimodal.index import Index
@@ -83,3 +84,16 @@ def test_umap_without_umap_learn_says_how_to_install(coloured: Index, monkeypatc
         build_map(coloured.store, method="umap")
     with pytest.raises(ConfigError, match="--method"):
         build_map(coloured.store, method="tsne")
+
+
+def test_command_writes_the_page_with_a_query(coloured: Index, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr("multimodal.index.load_encoder", lambda *a, **k: ColourWordEncoder())
+    out = tmp_path / "out" / "map.html"
+    index_dir = str(coloured.settings.index_dir)
+    args = ["map", "--out", str(out), "--query", "green", "--no-thumbnails", "--index", index_dir]
+    assert main(args) == 0
+    data = json.loads(re.search(r'type="application/json">(.*?)</script>', out.read_text(), re.S).group(1))
+    assert data["queries"][0]["label"] == "green" and set(data["thumb"]) == {""}
+    assert "12 of 12 images" in capsys.readouterr().err
+    assert main(["map", "--out", str(tmp_path), "--index", str(coloured.settings.index_dir)]) == 2
