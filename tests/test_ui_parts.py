@@ -1,0 +1,215 @@
+"""The web UI's pieces without a server: query parsing, exposure rules, thumbnails, uploads, handlers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import gradio as gr
+import pytest
+from PIL import Image
+
+from multimodal.errors import ConfigError, ImageLoadError
+from multimodal.index import Index
+from multimodal.search import Term
+from tests.conftest import write_image
+from tests.fixtures.ui_app import bomb_png, small_index
+from ui.compose import FilterFields, parse_terms
+from ui.handlers import Handlers
+from ui.safety import Exposure, check_exposure, is_loopback, load_upload, parse_auth
+from ui.service import Limits, Options, SearchService
+from ui.thumbnails import GRID_SIZE, Source, Thumbnails
+
+OPTS = (24, "images", 0.0, "", "Any", None, None)  # the sidebar's defaults, as the browser sends them
+
+
+@pytest.fixture
+def ui_index(tmp_path: Path) -> Index:
+    return small_index(tmp_path / "pics", tmp_path / "index")
+
+
+@pytest.fixture
+def handlers(ui_index: Index, tmp_path: Path) -> Handlers:
+    return Handlers(SearchService(ui_index, Thumbnails(tmp_path / "thumbs"), limits=Limits(max_upload_pixels=100_000)))
+
+
+# -- composed queries and filters ---------------------------------------------------------------
+def test_composed_query_lines_become_signed_weighted_terms() -> None:
+    terms = parse_terms("red car\n-0.5 people\n\n# a comment\n+ image: ~/street.jpg\n−2 id: abc\n+.25 text: sky")
+    assert terms == [Term("text", "red car", 1.0), Term("text", "people", -0.5),
+                     Term("image", "~/street.jpg", 1.0), Term("id", "abc", -2.0), Term("text", "sky", 0.25)]
+
+
+def test_a_sign_with_nothing_after_it_is_refused_with_its_line_number() -> None:
+    with pytest.raises(ConfigError, match="line 2"):
+        parse_terms("dogs\n-0.5")
+
+
+def test_filter_fields_map_any_to_no_filter_and_an_end_date_to_the_end_of_that_day() -> None:
+    filters = FilterFields(folder=" /photos ", format="Any", date_from="2024-06-01", date_to="2024-06-30").to_filters()
+    assert filters.folder == "/photos" and filters.format is None
+    assert filters.date_from == dt.datetime(2024, 6, 1, tzinfo=dt.UTC).timestamp()
+    assert filters.date_to == dt.datetime(2024, 7, 1, tzinfo=dt.UTC).timestamp() - 1e-6
+    with pytest.raises(ConfigError, match="2024-06-30"):
+        FilterFields(date_from="June").to_filters()
+
+
+# -- exposure ------------------------------------------------------------------------------------
+def test_loopback_hosts_are_recognised() -> None:
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.20")
+
+
+def test_a_public_host_needs_a_password_or_an_explicit_insecure_flag() -> None:
+    with pytest.raises(ConfigError, match="--auth"):
+        check_exposure("0.0.0.0", None, False)
+    assert check_exposure("0.0.0.0", ("me", "pw"), False).trusted
+    open_to_all = check_exposure("0.0.0.0", None, True)
+    assert open_to_all.public and not open_to_all.trusted
+    assert check_exposure("127.0.0.1", None, False).trusted
+
+
+def test_auth_is_user_colon_password_and_the_password_may_contain_colons() -> None:
+    assert parse_auth("me:a:b") == ("me", "a:b")
+    assert parse_auth(None) is None
+    for bad in ("me", ":pw", "me:"):
+        with pytest.raises(ConfigError, match="USER:PASSWORD"):
+            parse_auth(bad)
+
+
+# -- thumbnails ----------------------------------------------------------------------------------
+def test_thumbnails_are_small_jpegs_made_once_and_shared_by_identical_content(tmp_path: Path) -> None:
+    big = write_image(tmp_path / "big.jpg", seed=1, size=(1600, 1200))
+    thumbs = Thumbnails(tmp_path / "thumbs")
+    first = thumbs.get(Source(str(big), "abc123"))
+    with Image.open(first) as im:
+        assert im.format == "JPEG" and max(im.size) == GRID_SIZE and im.size[0] > im.size[1]
+    stamp = first.stat().st_mtime_ns
+    big.unlink()  # served from the cache now: the original is not read again
+    assert thumbs.get(Source(str(big), "abc123")) == first and first.stat().st_mtime_ns == stamp
+    assert thumbs.get(Source("/elsewhere/copy.jpg", "abc123")) == first  # same content hash, same thumbnail
+
+
+def test_an_unreadable_or_vanished_image_gets_the_placeholder_tile(tmp_path: Path) -> None:
+    thumbs = Thumbnails(tmp_path / "thumbs")
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff not really a jpeg")
+    assert thumbs.get(Source(str(broken))) == thumbs.placeholder()
+    assert thumbs.get(Source(str(tmp_path / "gone.jpg"))) == thumbs.placeholder()
+
+
+# -- uploads -------------------------------------------------------------------------------------
+def test_an_upload_over_the_pixel_cap_is_refused_before_decoding(tmp_path: Path) -> None:
+    image = write_image(tmp_path / "wide.png", color=(1, 2, 3), size=(1200, 1000))
+    with pytest.raises(ImageLoadError, match="decompression bomb"):
+        load_upload(image, max_pixels=1_000_000)
+    with pytest.raises(ImageLoadError, match="decompression bomb"):
+        load_upload(bomb_png(tmp_path / "bomb.png"), max_pixels=60_000_000)
+    assert load_upload(image, max_pixels=2_000_000).size == (1200, 1000)
+
+
+# -- handlers ------------------------------------------------------------------------------------
+def test_text_search_fills_the_gallery_with_thumbnails_scores_and_names(handlers: Handlers) -> None:
+    gallery, hits, status, *_ = handlers.search_text("a red square", *OPTS)
+    assert len(hits) == 8 and len(gallery["value"]) == 8 and gallery["visible"]
+    scores = [h.score for h in hits]
+    assert scores == sorted(scores, reverse=True)
+    thumb, label = gallery["value"][0]
+    assert Path(thumb).is_file() and label.startswith(f"{hits[0].score:.3f} · {Path(hits[0].path).name}")
+    assert "**8 results**" in status
+
+
+def test_k_threshold_and_filters_reach_the_searcher(handlers: Handlers) -> None:
+    _, hits, *_ = handlers.search_text("square", 3, "images", 0.0, "", "PNG", None, None)
+    assert len(hits) == 3 and all(h.path.endswith(".png") for h in hits)
+    _, everything, *_ = handlers.search_text("square", *OPTS)
+    cut = everything[2].score
+    _, above, *_ = handlers.search_text("square", 24, "images", cut, "", "Any", None, None)
+    assert [h.id for h in above] == [h.id for h in everything if h.score >= cut]
+
+
+def test_caption_search_returns_caption_hits_with_their_text(handlers: Handlers) -> None:
+    _, hits, *_ = handlers.search_text("a blue square", 24, "captions", 0.0, "", "Any", None, None)
+    assert len(hits) == 4 and all(h.kind == "caption" and h.caption for h in hits)
+
+
+def test_selecting_a_result_then_more_like_this_uses_it_and_leaves_it_out(handlers: Handlers) -> None:
+    _, hits, *_ = handlers.search_text("photo", *OPTS)
+    selected, preview, details, more, *_ = handlers.select(hits, gr.SelectData(None, {"index": 2, "value": None}))
+    assert selected == hits[2] and Path(preview).is_file() and Path(hits[2].path).name in details
+    assert more["interactive"] is True
+    _, similar, status, *_ = handlers.more_like_this(selected, *OPTS)
+    assert len(similar) == 7 and selected.id not in {h.id for h in similar}
+    assert Path(selected.path).name in status
+
+
+def test_likes_and_dislikes_become_a_recommendation(handlers: Handlers) -> None:
+    _, hits, *_ = handlers.search_text("square", *OPTS)
+    liked, disliked, _ = handlers.like(hits[0], [], [])
+    liked, disliked, _ = handlers.dislike(hits[1], liked, disliked)
+    liked, disliked, text = handlers.like(hits[1], liked, disliked)  # changing one's mind moves it
+    assert [x["id"] for x in liked] == [hits[0].id, hits[1].id] and disliked == []
+    assert Path(hits[1].path).name in text
+    _, recs, *_ = handlers.recommend(liked, disliked, *OPTS)
+    assert len(recs) == 6 and not {hits[0].id, hits[1].id} & {h.id for h in recs}
+
+
+def test_image_search_by_upload_also_lists_the_nearest_captions(handlers: Handlers, ui_index: Index,
+                                                                tmp_path: Path) -> None:
+    query = write_image(tmp_path / "q.png", color=(221, 31, 29), size=(96, 64))
+    _, hits, _, captions, *_ = handlers.search_image(str(query), None, *OPTS)
+    assert Path(hits[0].path).name == "red.png"
+    assert "Captions nearest" in captions and "a red square" in captions
+
+
+def test_mistakes_reach_the_person_as_gr_error_with_a_human_message(handlers: Handlers, tmp_path: Path) -> None:
+    with pytest.raises(gr.Error, match="type something"):
+        handlers.search_text("   ", *OPTS)
+    with pytest.raises(gr.Error, match="decompression bomb"):
+        handlers.search_image(str(write_image(tmp_path / "big.png", color=(0, 0, 0), size=(400, 300))), None, *OPTS)
+    with pytest.raises(gr.Error, match="Click a result first"):
+        handlers.more_like_this(None, *OPTS)
+    with pytest.raises(gr.Error, match="2024-06-30"):
+        handlers.search_text("x", 24, "images", 0.0, "", "Any", "last week", None)
+
+
+def test_an_empty_index_gets_a_friendly_message_with_the_command_to_run(tmp_path: Path, index: Index) -> None:
+    empty = Handlers(SearchService(index, Thumbnails(tmp_path / "thumbs")))
+    gallery, hits, status, *_ = empty.search_text("anything", *OPTS)
+    assert hits == [] and gallery["visible"] is False
+    assert "multimodal ingest" in status and "empty" in status
+    summary, details = empty.page_load()
+    assert "Empty index" in summary and "multimodal ingest" in details
+
+
+def test_ingest_from_the_ui_reports_skipped_files_with_reasons(tmp_path: Path, index: Index) -> None:
+    folder = tmp_path / "new"
+    write_image(folder / "ok.jpg", seed=3)
+    (folder / "broken.jpg").write_bytes(b"")
+    added: list[Path] = []
+    service = SearchService(index, Thumbnails(tmp_path / "thumbs"))
+    service.on_new_root = added.append
+    report, failed, summary, details = Handlers(service).ingest(str(folder))
+    assert "1 added" in report and "1 file skipped" in report
+    assert failed["visible"] and failed["value"] == [[str(folder / "broken.jpg"), "empty file"]]
+    assert summary.startswith("1 image ·") and str(folder) in details and added == [folder]
+
+
+def test_a_public_ui_without_a_password_turns_off_server_paths_and_ingest(ui_index: Index, tmp_path: Path) -> None:
+    public = Handlers(SearchService(ui_index, Thumbnails(tmp_path / "thumbs"),
+                                    exposure=Exposure("0.0.0.0", None, insecure_public=True)))
+    photo = next((tmp_path / "pics" / "photos").iterdir())
+    with pytest.raises(gr.Error, match="turned off"):
+        public.search_image(None, str(photo), *OPTS)
+    with pytest.raises(gr.Error, match="turned off"):
+        public.search_composed(f"+ image: {photo}", None, 1.0, *OPTS)
+    with pytest.raises(gr.Error, match="turned off"):
+        public.ingest(str(tmp_path))
+    assert public.search_composed("red square\n-0.5 photo", None, 1.0, *OPTS)[1]  # text terms still work
+
+
+def test_options_treat_a_zero_threshold_as_none() -> None:
+    from ui.handlers import options
+
+    assert options(5, "both", 0.0, "", "Any", None, None) == Options(k=5, target="both", threshold=None)
+    assert options(5, "images", 0.3, "", "JPEG", None, None).threshold == 0.3

@@ -1,0 +1,182 @@
+"""The Gradio app: layout and wiring. What each event does lives in `ui.handlers` (and below it the library).
+
+    from multimodal import open_index
+    from ui import build_app
+    build_app(open_index(index_dir="my-index")).launch()   # or ui.launch(index): safe defaults, see launcher.py
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from multimodal.index import Index
+from ui import api
+from ui.compose import FORMATS
+from ui.handlers import NO_SELECTION, Handlers
+from ui.safety import Exposure
+from ui.service import Limits, SearchService
+from ui.thumbnails import Thumbnails
+from ui.uploads import upload_image
+from ui.views import feedback
+
+TITLE = "multimodal"
+THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="sky", neutral_hue="slate", radius_size="lg")
+CSS = """
+.gradio-container { max-width: 1480px !important; width: 100% !important; margin: 0 auto !important; }
+#mm-header { padding: 6px 2px 2px; }
+#mm-header h1 { font-size: 1.7rem; font-weight: 700; margin: 0; letter-spacing: -0.01em; }
+#mm-header h1 .mm-accent { color: var(--color-accent); }
+#mm-header p { margin: 2px 0 0; color: var(--body-text-color-subdued); }
+#mm-summary { text-align: right; color: var(--body-text-color-subdued); align-self: end; }
+#mm-status { min-height: 1.6em; }
+#mm-status h3 { margin-top: 18px; }
+#mm-index dl { display: grid; grid-template-columns: max-content 1fr; gap: 8px 18px; margin: 4px 0 12px; }
+#mm-index dt { color: var(--body-text-color-subdued); }
+#mm-index dd { margin: 0; word-break: break-all; }
+#mm-results .caption-label { font-size: 0.78rem !important; }
+#mm-detail-text code { word-break: break-all; }
+footer { opacity: 0.6; }
+"""
+WELCOME = ("### Find anything in your pictures\nDescribe it in words, drop in a similar image, or mix both "
+           "in **Compose**. Click a result to see it larger and find more like it.")
+COMPOSE_HELP = ("One term per line. A sign and weight go first: `-0.5 people` pushes away from “people” "
+                "at half strength. Prefix `image:` for a file on this machine, `id:` for an indexed image.")
+
+
+def build_app(index: Index, *, thumbnails: Thumbnails | None = None, exposure: Exposure | None = None,
+              limits: Limits | None = None) -> gr.Blocks:
+    """Build the web UI over `index` (thin handlers over its `Searcher`; see `ui.launch` for safe serving).
+
+    Args:
+        index: the index to search (and to ingest into from the Index tab).
+        thumbnails: the thumbnail cache (default: the per-user cache folder).
+        exposure: host / auth of the server; server-path features are off when public without a password.
+        limits: upload caps (bytes, pixels).
+    """
+    service = SearchService(index, thumbnails, exposure=exposure, limits=limits)
+    handlers = Handlers(service)
+    with gr.Blocks(title=f"{TITLE} · image search", analytics_enabled=False, fill_width=True) as app:
+        api.register(service)  # first, so the public endpoints get their plain names
+        summary, details = _layout(handlers, service)
+        app.load(handlers.page_load, outputs=[summary, details], api_visibility="private")
+    app.mm_service = service  # type: ignore[attr-defined]  # launch() reads it (allowed paths, warm-up)
+    # Gradio 6 takes theme and CSS at launch(); preset them so build_app(...).launch() keeps the look.
+    app._deprecated_theme = THEME
+    app._deprecated_css = CSS
+    return app
+
+
+def _layout(handlers: Handlers, service: SearchService) -> tuple[gr.Markdown, gr.Markdown]:
+    with gr.Row(equal_height=False):
+        gr.Markdown(f"# {TITLE}<span class='mm-accent'>.</span>\nSearch your images and captions by text, "
+                    "by image, or both.", elem_id="mm-header")
+        summary = gr.Markdown(elem_id="mm-summary")
+    with gr.Tabs():
+        with gr.Tab("Search", id="search"):
+            _search_tab(handlers, service)
+        with gr.Tab("Index", id="index"):
+            details = _index_tab(handlers, summary, service)
+    return summary, details
+
+
+def _search_tab(handlers: Handlers, service: SearchService) -> None:
+    hits = gr.State([])
+    selected = gr.State(None)
+    liked, disliked = gr.State([]), gr.State([])
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3, min_width=300):
+            query = _query_panel(service)
+            opts = _options_panel()
+            with gr.Column(variant="panel", elem_id="mm-feedback"):
+                fb = gr.Markdown(feedback([], []))
+                with gr.Row():
+                    rec_btn = gr.Button("Recommend from likes", size="sm", variant="secondary", scale=3,
+                                        min_width=80)
+                    clear_btn = gr.Button("Clear", size="sm", scale=1, min_width=60)
+        with gr.Column(scale=8, min_width=420):
+            status = gr.Markdown(WELCOME, elem_id="mm-status")
+            gallery = gr.Gallery(label="Results", show_label=False, columns=4, height="auto", object_fit="cover",
+                                 allow_preview=False, elem_id="mm-results", buttons=[], interactive=False,
+                                 visible=False)
+            captions = gr.Markdown(elem_id="mm-captions")
+        with gr.Column(scale=3, min_width=280):
+            preview = gr.Image(label="Selected", show_label=False, interactive=False, height=280,
+                               buttons=["fullscreen"], elem_id="mm-preview")
+            detail = gr.Markdown(NO_SELECTION, elem_id="mm-detail-text")
+            more_btn = gr.Button("More like this", variant="primary", interactive=False, elem_id="mm-more")
+            with gr.Row():
+                like_btn = gr.Button("Like", size="sm", interactive=False, elem_id="mm-like", min_width=60)
+                dislike_btn = gr.Button("Dislike", size="sm", interactive=False, elem_id="mm-dislike", min_width=60)
+    results = [gallery, hits, status, captions, selected, preview, detail, more_btn, like_btn, dislike_btn]
+    private: dict[str, Any] = {"api_visibility": "private"}
+    text_box, text_btn, upload, path, img_btn, lines, comp_upload, weight, comp_btn = query
+    for trigger in (text_box.submit, text_btn.click):
+        trigger(handlers.search_text, [text_box, *opts], results, **private)
+    for trigger in (img_btn.click, upload.upload, path.submit):
+        trigger(handlers.search_image, [upload, path, *opts], results, **private)
+    comp_btn.click(handlers.search_composed, [lines, comp_upload, weight, *opts], results, **private)
+    gallery.select(handlers.select, [hits], results[4:], **private)
+    more_btn.click(handlers.more_like_this, [selected, *opts], results, **private)
+    like_btn.click(handlers.like, [selected, liked, disliked], [liked, disliked, fb], **private)
+    dislike_btn.click(handlers.dislike, [selected, liked, disliked], [liked, disliked, fb], **private)
+    rec_btn.click(handlers.recommend, [liked, disliked, *opts], results, **private)
+    clear_btn.click(handlers.clear_feedback, None, [liked, disliked, fb], **private)
+
+
+def _query_panel(service: SearchService) -> tuple[Any, ...]:
+    trusted = service.exposure.trusted
+    path_hint = "or a path on this machine" if trusted else "(server paths are off on a public UI)"
+    with gr.Tabs():
+        with gr.Tab("Text"):
+            text_box = gr.Textbox(label="Describe what you are looking for", placeholder="a dog on a beach",
+                                  lines=1, max_lines=3, autofocus=True, elem_id="mm-query")
+            text_btn = gr.Button("Search", variant="primary", elem_id="mm-search")
+        with gr.Tab("Image"):
+            upload = upload_image(label="Upload or paste an image", sources=["upload", "clipboard"], height=200)
+            path = gr.Textbox(label=path_hint, placeholder="~/Pictures/query.jpg", interactive=trusted)
+            img_btn = gr.Button("Search by image", variant="primary")
+        with gr.Tab("Compose"):
+            lines = gr.Textbox(label="Terms", lines=4, placeholder="red car\n-0.5 people\n+ image: ~/street.jpg",
+                               info=COMPOSE_HELP)
+            with gr.Row():
+                comp_upload = upload_image(label="Plus an image (optional)", sources=["upload", "clipboard"],
+                                           height=140, scale=2)
+                weight = gr.Slider(-2, 2, value=1, step=0.1, label="Its weight", scale=1)
+            comp_btn = gr.Button("Search", variant="primary")
+    return text_box, text_btn, upload, path, img_btn, lines, comp_upload, weight, comp_btn
+
+
+def _options_panel() -> list[Any]:
+    with gr.Accordion("Options and filters", open=False):
+        k = gr.Slider(1, 100, value=24, step=1, label="Results")
+        target = gr.Radio(["images", "captions", "both"], value="images", label="Search",
+                          info="images, their captions, or both (best of each image)")
+        threshold = gr.Slider(0, 1, value=0, step=0.01, label="Minimum similarity", info="0 = no minimum")
+        folder = gr.Textbox(label="Folder", placeholder="only images under this folder")
+        fmt = gr.Dropdown(["Any", *FORMATS], value="Any", label="Format")
+        with gr.Row():
+            date_from = gr.DateTime(label="From", include_time=False, type="string")
+            date_to = gr.DateTime(label="To", include_time=False, type="string")
+    return [k, target, threshold, folder, fmt, date_from, date_to]
+
+
+def _index_tab(handlers: Handlers, summary: gr.Markdown, service: SearchService) -> gr.Markdown:
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3):
+            details = gr.Markdown("Loading…", elem_id="mm-index")
+            refresh = gr.Button("Refresh", size="sm")
+        with gr.Column(scale=4):
+            if service.exposure.trusted:
+                folder = gr.Textbox(label="Add or update a folder", placeholder="~/Pictures",
+                                    info="New and changed images are encoded; unchanged ones are skipped.")
+                go = gr.Button("Ingest", variant="primary")
+                report = gr.Markdown()
+                failed = gr.Dataframe(headers=["file", "why it was skipped"], visible=False, wrap=True,
+                                      interactive=False, label="Skipped files")
+                go.click(handlers.ingest, [folder], [report, failed, summary, details], api_visibility="private")
+            else:
+                gr.Markdown("Adding folders from the browser is off on a public UI without a password.")
+    refresh.click(handlers.index_state, None, [summary, details], api_visibility="private")
+    return details

@@ -1,0 +1,169 @@
+"""Event handlers: widget values in, widget values out. Each is a few lines over `SearchService`.
+
+Errors the library raises on purpose (`MultimodalError`) reach the person as `gr.Error` with their own
+message; anything else is logged and shown as a short, generic error rather than a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import gradio as gr
+
+from multimodal.errors import EmptyIndexError, ImageLoadError, MultimodalError
+from multimodal.search import Term
+from multimodal.store import Hit
+from ui import views
+from ui.compose import FilterFields, parse_terms
+from ui.service import Options, SearchService
+
+_log = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., Any])
+NO_SELECTION = "_Click a result to see it here, find more like it, or like / dislike it._"
+
+
+def friendly_errors(fn: F) -> F:
+    """Turn exceptions into `gr.Error` with a message a person can act on."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except ImageLoadError as e:
+            raise gr.Error(f"Cannot use {e.path}: {e.reason}", title="Image refused") from e
+        except MultimodalError as e:
+            raise gr.Error(str(e)) from e
+        except Exception as e:
+            _log.exception("unexpected error in %s", fn.__name__)
+            raise gr.Error(f"Something went wrong ({type(e).__name__}); the server log has details.") from e
+
+    return wrapper  # type: ignore[return-value]
+
+
+def options(k: float, target: str, threshold: float, folder: str | None, fmt: str | None,
+            date_from: Any, date_to: Any) -> Options:
+    """The sidebar's widgets → search options (threshold 0 means no threshold)."""
+    filters = FilterFields(folder, fmt, date_from, date_to).to_filters()
+    return Options(k=int(k), target=target, threshold=float(threshold) or None, filters=filters)  # type: ignore[arg-type]
+
+
+class Handlers:
+    """Bound to one service; app.py wires these methods to events."""
+
+    def __init__(self, service: SearchService) -> None:
+        self.service = service
+
+    # -- results -------------------------------------------------------------------------------
+    def _results(self, what: str, run: Callable[[], list[Hit]]) -> tuple[Any, ...]:
+        """(gallery, hits, status, captions, selected, preview, details, *3 button states) after a search."""
+        started = time.perf_counter()
+        try:
+            hits = run()
+        except EmptyIndexError:
+            empty = gr.update(value=[], visible=False)
+            return (empty, [], views.empty_index(self.service.index.store.location), "", *self._selection(None))
+        thumbs = self.service.grid_thumbnails(hits)
+        message = views.status(what, hits, time.perf_counter() - started)
+        shown = gr.update(value=views.gallery(hits, thumbs), visible=bool(hits), selected_index=None)
+        return (shown, hits, message, "", *self._selection(None))
+
+    def _selection(self, hit: Hit | None) -> tuple[Any, ...]:
+        enabled = gr.update(interactive=hit is not None)
+        if hit is None:
+            return (None, None, NO_SELECTION, enabled, enabled, enabled)
+        details = views.hit_details(hit)
+        nearest = self.service.nearest_captions(hit.path, 3) if hit.kind != "caption" else []
+        if nearest:
+            details += "\n\n**Closest captions**\n\n" + views.captions(nearest)
+        return (hit, str(self.service.preview(hit)), details, enabled, enabled, enabled)
+
+    @friendly_errors
+    def search_text(self, text: str, *opts: Any) -> tuple[Any, ...]:
+        return self._results(f"“{views.md(text.strip())}”", lambda: self.service.search_text(text, options(*opts)))
+
+    @friendly_errors
+    def search_image(self, upload: str | None, path: str | None, *opts: Any) -> tuple[Any, ...]:
+        image = self.service.query_image(upload, path)
+        out = list(self._results("your image", lambda: self.service.search_image(image, options(*opts))))
+        if out[1]:  # results, so the index is not empty: also say which captions describe the image best
+            out[3] = "**Captions nearest to your image**\n\n" + views.captions(self.service.nearest_captions(image))
+        return tuple(out)
+
+    @friendly_errors
+    def search_composed(self, lines: str, upload: str | None, weight: float, *opts: Any) -> tuple[Any, ...]:
+        terms = parse_terms(lines or "")
+        self.service.check_terms(terms)
+        if upload:
+            terms.append(Term("image", self.service.query_image(upload, None), float(weight)))
+        if not any(t.weight > 0 for t in terms):
+            raise gr.Error("A composed query needs at least one term with a positive weight.")
+        return self._results("your composed query", lambda: self.service.search(terms, options(*opts)))
+
+    @friendly_errors
+    def more_like_this(self, selected: Hit | None, *opts: Any) -> tuple[Any, ...]:
+        if selected is None:
+            raise gr.Error("Click a result first.")
+        name = views.md(selected.path.rsplit("/", 1)[-1])
+        return self._results(f"images like **{name}**",
+                             lambda: self.service.more_like_this(selected.image_id, options(*opts)))
+
+    @friendly_errors
+    def recommend(self, liked: list[dict[str, str]], disliked: list[dict[str, str]], *opts: Any) -> tuple[Any, ...]:
+        if not liked:
+            raise gr.Error("Like at least one result first (click it, then Like).")
+        ids, bad = [x["id"] for x in liked], [x["id"] for x in disliked]
+        return self._results("your likes", lambda: self.service.recommend(ids, bad, options(*opts)))
+
+    # -- selection and feedback ----------------------------------------------------------------
+    @friendly_errors
+    def select(self, hits: Sequence[Hit], evt: gr.SelectData) -> tuple[Any, ...]:
+        index = evt.index if isinstance(evt.index, int) else evt.index[0]
+        hit = hits[index] if hits and 0 <= index < len(hits) else None
+        return self._selection(hit)
+
+    def like(self, selected: Hit | None, liked: list[dict[str, str]], disliked: list[dict[str, str]],
+             positive: bool = True) -> tuple[Any, ...]:
+        if selected is None:
+            raise gr.Error("Click a result first.")
+        entry = {"id": selected.image_id, "name": selected.path.rsplit("/", 1)[-1]}
+        keep, drop = (liked, disliked) if positive else (disliked, liked)
+        drop = [x for x in drop if x["id"] != entry["id"]]
+        keep = [x for x in keep if x["id"] != entry["id"]] + [entry]
+        liked, disliked = (keep, drop) if positive else (drop, keep)
+        return liked, disliked, views.feedback(liked, disliked)
+
+    def dislike(self, selected: Hit | None, liked: list[dict[str, str]],
+                disliked: list[dict[str, str]]) -> tuple[Any, ...]:
+        return self.like(selected, liked, disliked, positive=False)
+
+    def clear_feedback(self) -> tuple[Any, ...]:
+        return [], [], views.feedback([], [])
+
+    # -- index panel ---------------------------------------------------------------------------
+    @friendly_errors
+    def index_state(self, refresh: bool = True) -> tuple[str, str]:
+        """(header summary, index details) — also what the page shows when it loads."""
+        info = self.service.info(refresh=refresh)
+        roots = self.service.roots() if info.images else []
+        return views.index_summary(info), views.index_details(info, roots)
+
+    @friendly_errors
+    def ingest(self, folder: str, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
+        progress(0, desc="Loading the model…")
+
+        def report(done: int, total: int) -> None:
+            progress((done, total), desc="Reading and encoding images", unit="images")
+
+        rep = self.service.ingest(folder, report)
+        rows = views.failures(rep)
+        summary, details = self.index_state(refresh=False)
+        return views.report(rep), gr.update(value=rows, visible=bool(rows)), summary, details
+
+    def page_load(self) -> tuple[str, str]:
+        return self.index_state(refresh=False)

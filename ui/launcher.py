@@ -1,0 +1,87 @@
+"""Serve the UI with safe defaults: loopback, password for anything else, only indexed files, capped uploads."""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from multimodal.index import Index
+from ui.safety import DEFAULT_HOST, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_MAX_UPLOAD_PIXELS, check_exposure, parse_auth
+from ui.service import Limits
+from ui.thumbnails import Thumbnails
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no phone-home, whoever imports us first
+
+DEFAULT_PORT = 7860
+
+
+@dataclass
+class RunningUI:
+    """A UI served in the background (`launch(..., block=False)`); `close()` stops it."""
+
+    app: Any  # gr.Blocks
+    url: str
+
+    def close(self) -> None:
+        self.app.close()
+        self.app.mm_service.thumbnails.close()
+
+
+def launch(index: Index, host: str = DEFAULT_HOST, port: int | None = DEFAULT_PORT,
+           auth: str | tuple[str, str] | None = None, insecure_public: bool = False, open_browser: bool = False, *,
+           block: bool = True, thumbnail_dir: Path | None = None, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+           max_upload_pixels: int = DEFAULT_MAX_UPLOAD_PIXELS, quiet: bool = False) -> RunningUI:
+    """Build the app over `index` and serve it.
+
+    Args:
+        index: the index to search.
+        host: interface to listen on; anything but loopback needs `auth` or `insecure_public`.
+        port: TCP port (None: Gradio picks a free one from 7860 up).
+        auth: "USER:PASS" or (user, pass): a login page guards the whole app.
+        insecure_public: listen on a public interface without a password (server-path features then turn off).
+        open_browser: open the page in the default browser once it is served.
+        block: serve until interrupted (the CLI); False returns at once with a `RunningUI` (tests, the demo).
+        thumbnail_dir: thumbnail cache folder (default: the per-user cache folder).
+        max_upload_bytes: larger uploads are refused by the upload route.
+        max_upload_pixels: larger query images are refused before decoding.
+        quiet: do not print the URL.
+
+    Raises:
+        ConfigError: a public host without auth or `insecure_public`, or a malformed `auth`.
+    """
+    credentials = parse_auth(auth) if isinstance(auth, str) or auth is None else auth
+    exposure = check_exposure(host, credentials, insecure_public)  # refuse before seconds of imports
+    from ui.app import CSS, THEME, build_app
+
+    thumbnails = Thumbnails(thumbnail_dir, max_pixels=index.settings.max_pixels)
+    app = build_app(index, thumbnails=thumbnails, exposure=exposure,
+                    limits=Limits(max_upload_bytes=max_upload_bytes, max_upload_pixels=max_upload_pixels))
+    service = app.mm_service  # type: ignore[attr-defined]
+    allowed = [str(thumbnails.folder), *(str(r) for r in service.roots())]
+    service.on_new_root = lambda root: _allow(app, root)
+    threading.Thread(target=service.warm_up, name="warm-up", daemon=True).start()
+    app.queue(default_concurrency_limit=4)
+    _, url, _ = app.launch(
+        server_name=host, server_port=port, auth=credentials, inbrowser=open_browser, prevent_thread_lock=True,
+        allowed_paths=allowed, max_file_size=max_upload_bytes, show_error=True, quiet=True, ssr_mode=False,
+        footer_links=["api"], theme=THEME, css=CSS, share=False, mcp_server=False,
+    )
+    running = RunningUI(app, url)
+    if not quiet:
+        print(f"multimodal UI on {url}  ({'login required' if credentials else 'no login'}; Ctrl-C to stop)",
+              flush=True)
+    if block:
+        try:
+            app.block_thread()
+        finally:
+            running.close()
+    return running
+
+
+def _allow(app: Any, root: Path) -> None:
+    """A folder ingested from the browser joins the served roots (the operator chose to index it)."""
+    if str(root) not in app.allowed_paths:
+        app.allowed_paths.append(str(root))

@@ -1,0 +1,161 @@
+"""The UI's one door into the library: an `Index`, its thumbnails, and the exposure rules.
+
+Handlers turn widget values into calls here and results into widgets; everything that decides what a
+query means lives in `multimodal.search`. The model loads once, under a lock, in the background at
+start-up, so the first query does not pay for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from multimodal.errors import ConfigError, MultimodalError, NotFoundError
+from multimodal.index import Index
+from multimodal.ingest import IngestReport
+from multimodal.search import Filters, ImageLike, Searcher, Target, Term
+from multimodal.store import Hit, IndexInfo
+from ui.safety import DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_MAX_UPLOAD_PIXELS, Exposure, indexed_roots, load_upload
+from ui.thumbnails import GRID_SIZE, PREVIEW_SIZE, Source, Thumbnails
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to search: the sidebar's k, target, threshold and filters."""
+
+    k: int = 24
+    target: Target = "images"
+    threshold: float | None = None
+    filters: Filters = field(default_factory=Filters)
+
+    def kwargs(self) -> dict[str, Any]:
+        return {"target": self.target, "threshold": self.threshold, "filters": self.filters}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Upload caps: bytes (enforced by Gradio's upload route) and pixels (checked before decoding)."""
+
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    max_upload_pixels: int = DEFAULT_MAX_UPLOAD_PIXELS
+
+
+class SearchService:
+    """Thin, thread-safe adaptor from UI events to `Index` / `Searcher` calls."""
+
+    def __init__(self, index: Index, thumbnails: Thumbnails | None = None, *, exposure: Exposure | None = None,
+                 limits: Limits | None = None) -> None:
+        self.index = index
+        self.thumbnails = thumbnails or Thumbnails(max_pixels=index.settings.max_pixels)
+        self.exposure = exposure or Exposure()
+        self.limits = limits or Limits()
+        self._model_lock = threading.Lock()  # Index loads its model lazily; load it once, not per thread
+        self._info: IndexInfo | None = None
+        self._info_lock = threading.Lock()
+        self.on_new_root: Callable[[Path], None] | None = None  # set by launch(): serve a newly ingested folder
+
+    # -- model ---------------------------------------------------------------------------------
+    @property
+    def searcher(self) -> Searcher:
+        with self._model_lock:
+            return self.index.searcher
+
+    def warm_up(self) -> None:
+        """Load the index's model now (in a background thread) so the first query is quick."""
+        if self.index.store.model_spec() is None:
+            return  # empty index: the model is chosen at the first ingest
+        try:
+            self.searcher  # noqa: B018 - loads the model
+        except MultimodalError as e:  # shown to the user at their first query instead
+            _log.warning("model not loaded at start-up: %s", e)
+
+    # -- searching -----------------------------------------------------------------------------
+    def search(self, terms: Sequence[Term], options: Options) -> list[Hit]:
+        self.index.store.collection  # noqa: B018 - an empty index raises EmptyIndexError before a model loads
+        return self.searcher.search(terms, options.k, **options.kwargs())
+
+    def search_text(self, text: str, options: Options) -> list[Hit]:
+        if not text or not text.strip():
+            raise ConfigError("type something to search for")
+        return self.search([Term("text", text.strip())], options)
+
+    def search_image(self, image: ImageLike, options: Options) -> list[Hit]:
+        return self.search([Term("image", image)], options)
+
+    def more_like_this(self, record_id: str, options: Options) -> list[Hit]:
+        self.index.store.collection  # noqa: B018
+        return self.searcher.more_like_this(record_id, options.k, **options.kwargs())
+
+    def recommend(self, liked: Sequence[str], disliked: Sequence[str], options: Options) -> list[Hit]:
+        self.index.store.collection  # noqa: B018
+        return self.searcher.recommend(list(liked), list(disliked), options.k, **options.kwargs())
+
+    def nearest_captions(self, image: ImageLike, k: int = 5) -> list[Hit]:
+        """Captions nearest to `image`; empty when the index holds no captions."""
+        self.index.store.collection  # noqa: B018
+        return self.searcher.nearest_captions(image, k)
+
+    # -- query images --------------------------------------------------------------------------
+    def query_image(self, upload: str | None, server_path: str | None) -> ImageLike:
+        """The image to search with: an upload (checked against the pixel cap) or a path on this machine."""
+        if upload:
+            return load_upload(upload, max_pixels=self.limits.max_upload_pixels)
+        if server_path and server_path.strip():
+            self.require_trusted("searching by a path on the server")
+            return str(Path(server_path.strip()).expanduser())
+        raise ConfigError("upload or paste an image first (or type the path of one on this machine)")
+
+    def check_terms(self, terms: Sequence[Term]) -> None:
+        """Image terms are paths on the server: only the operator may use them."""
+        if any(t.kind == "image" and not isinstance(t.value, Image.Image) for t in terms):
+            self.require_trusted("image paths in a composed query")
+
+    def require_trusted(self, what: str) -> None:
+        if not self.exposure.trusted:
+            raise ConfigError(f"{what} is turned off: this UI is public without a password (--insecure-public)")
+
+    # -- index panel ---------------------------------------------------------------------------
+    def info(self, *, refresh: bool = False) -> IndexInfo:
+        """Counts, model, location, last ingest; cached, because counting pages through the whole index."""
+        with self._info_lock:
+            if refresh or self._info is None:
+                self._info = self.index.info()
+            return self._info
+
+    def roots(self) -> list[Path]:
+        return indexed_roots(self.index.store)
+
+    def ingest(self, folder: str, progress: Callable[[int, int], None] | None = None) -> IngestReport:
+        self.require_trusted("adding folders from the browser")
+        if not folder or not folder.strip():
+            raise ConfigError("type the path of a folder on this machine")
+        path = Path(folder.strip()).expanduser().absolute()
+        if not path.exists():  # say so before spending seconds loading a model
+            raise NotFoundError(f"{path} does not exist")
+        with self._model_lock:
+            self.index.encoder  # noqa: B018 - load under the lock; the ingest itself runs beside searches
+        report = self.index.ingest(path, progress=progress)
+        self.info(refresh=True)
+        if self.on_new_root is not None:
+            self.on_new_root(path if path.is_dir() else path.parent)
+        return report
+
+    # -- thumbnails ----------------------------------------------------------------------------
+    def grid_thumbnails(self, hits: Sequence[Hit]) -> list[Path]:
+        return self.thumbnails.many([_source(h) for h in hits], GRID_SIZE)
+
+    def preview(self, hit: Hit) -> Path:
+        return self.thumbnails.get(_source(hit), PREVIEW_SIZE)
+
+
+def _source(hit: Hit) -> Source:
+    digest = hit.metadata.get("hash")
+    return Source(hit.path, str(digest) if digest else None)
