@@ -1,0 +1,146 @@
+"""How results and index facts look on the page (Markdown and gallery items) and through the API (dicts)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from multimodal.ingest import IngestReport
+from multimodal.store import CAPTION, Hit, IndexInfo
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~])")
+INGEST_HINT = "multimodal ingest ~/Pictures"
+
+
+def md(text: object) -> str:
+    """Escape user data (file names, captions) so Markdown shows it as typed."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text))
+
+
+def label(hit: Hit) -> str:
+    """The line under a thumbnail: score, file name and (first) caption."""
+    text = f"{hit.score:.3f} · {Path(hit.path).name}"
+    return f"{text} — {hit.caption}" if hit.caption else text
+
+
+def gallery(hits: Sequence[Hit], thumbnails: Sequence[Path]) -> list[tuple[str, str]]:
+    return [(str(thumb), label(hit)) for hit, thumb in zip(hits, thumbnails, strict=True)]
+
+
+def status(what: str, hits: Sequence[Hit], seconds: float) -> str:
+    if not hits:
+        return f"No results for {what}. Try other words, a lower minimum score, or fewer filters."
+    noun = "result" if len(hits) == 1 else "results"
+    return f"**{len(hits)} {noun}** for {what} · {seconds * 1000:.0f} ms · click one for details"
+
+
+def empty_index(location: str) -> str:
+    return (f"### This index is empty\nAdd a folder in the **Index** tab, or run `{INGEST_HINT}` "
+            f"(index at `{location}`), then search here.")
+
+
+def hit_details(hit: Hit) -> str:
+    meta = hit.metadata
+    lines = [f"**{md(Path(hit.path).name)}** · similarity **{hit.score:.3f}**", "", f"`{hit.path}`"]
+    facts = []
+    if meta.get("width") and meta.get("height"):
+        facts.append(f"{meta['width']}×{meta['height']}")
+    if meta.get("format"):
+        facts.append(str(meta["format"]))
+    if meta.get("size"):
+        facts.append(_bytes(int(meta["size"])))
+    if meta.get("date"):
+        facts.append(_day(float(meta["date"])))
+    if facts:
+        lines += ["", " · ".join(facts)]
+    if hit.caption:
+        lines += ["", f"> {md(hit.caption)}"]
+    if hit.kind == CAPTION:
+        lines += ["", "_matched through this caption_"]
+    return "\n".join(lines)
+
+
+def captions(hits: Sequence[Hit]) -> str:
+    if not hits:
+        return "_No captions in the index to compare with._"
+    return "\n".join(f"1. {md(h.caption or '')} <small>({h.score:.3f})</small>" for h in hits)
+
+
+def feedback(liked: Sequence[dict[str, str]], disliked: Sequence[dict[str, str]]) -> str:
+    if not liked and not disliked:
+        return "**Recommendations** — click results and mark them *Like* or *Dislike*, then ask for more like those."
+    parts = []
+    if liked:
+        parts.append("**Liked:** " + ", ".join(md(x["name"]) for x in liked))
+    if disliked:
+        parts.append("**Disliked:** " + ", ".join(md(x["name"]) for x in disliked))
+    return "  \n".join(parts)
+
+
+def index_summary(info: IndexInfo) -> str:
+    if not info.images:
+        return f"Empty index at `{info.location}` — add a folder in the **Index** tab."
+    model = info.model.label() if info.model else "?"
+    return f"{_count(info.images, 'image')} · {_count(info.captions, 'caption')} · {md(model)}"
+
+
+def index_details(info: IndexInfo, roots: Sequence[Path]) -> str:
+    """A definition list (HTML inside Markdown; every value escaped)."""
+    model = info.model.label() if info.model else "chosen at the first ingest"
+    last = _day(info.last_ingest, seconds=True) if info.last_ingest else "never"
+    rows = [("Images", f"{info.images:,}"), ("Captions", f"{info.captions:,}"), ("Model", html.escape(model)),
+            ("Dimensions", str(info.dim or "–")), ("Location", _code(info.location)),
+            ("Collection", _code(info.collection)), ("Last ingest", last),
+            ("Folders", "<br>".join(_code(r) for r in roots) or "–")]
+    table = "<dl>" + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows) + "</dl>"
+    return table if info.images else empty_index(info.location) + "\n\n" + table
+
+
+def _code(text: object) -> str:
+    return f"<code>{html.escape(str(text))}</code>"
+
+
+def report(rep: IngestReport) -> str:
+    counts = [("added", rep.added), ("updated", rep.updated), ("unchanged", rep.unchanged),
+              ("removed", rep.removed), ("renamed", rep.renamed), ("captions", rep.captions)]
+    done = ", ".join(f"{n} {word}" for word, n in counts if n)
+    head = f"**Done** in {rep.seconds:.1f} s: {done or 'nothing to do'}."
+    if rep.failed:
+        noun = "file" if len(rep.failed) == 1 else "files"
+        head += f" **{len(rep.failed)} {noun} skipped** (listed below)."
+    return head
+
+
+def failures(rep: IngestReport) -> list[list[str]]:
+    return [[f.path, f.reason] for f in rep.failed]
+
+
+def hit_dict(hit: Hit) -> dict[str, Any]:
+    """A result as the API returns it. The image's path is under "file": gradio_client would take a "path"
+    key for a file to download."""
+    meta = hit.metadata
+    data: dict[str, Any] = {"id": hit.id, "image_id": hit.image_id, "file": hit.path, "score": round(hit.score, 6),
+                            "kind": hit.kind, "caption": hit.caption}
+    data.update({k: meta[k] for k in ("width", "height", "format", "date") if k in meta})
+    return data
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
+def _day(ts: float, *, seconds: bool = False) -> str:
+    when = dt.datetime.fromtimestamp(ts)
+    return when.isoformat(sep=" ", timespec="seconds") if seconds else when.date().isoformat()
+
+
+def _bytes(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n} B"
