@@ -105,7 +105,9 @@ D.queries.forEach(q=>{q.matches.forEach(i=>{const r=document.createElementNS(NS,
     r.setAttribute('pointer-events','none');svg.appendChild(r);});
   const X=sx(q.x), Y=sy(q.y), m=document.createElementNS(NS,'path');
   m.setAttribute('d',`M${X} ${Y-9}L${X+9} ${Y}L${X} ${Y+9}L${X-9} ${Y}Z`);m.setAttribute('class','query');
+  m.setAttribute('pointer-events','none');
   svg.appendChild(m);const t=document.createElementNS(NS,'text');t.setAttribute('x',X+12);t.setAttribute('y',Y+4);
+  t.setAttribute('pointer-events','none');
   t.textContent=q.label;svg.appendChild(t);});
 function colour(by){const g=D.groups[by];dots.forEach((c,i)=>c.setAttribute('fill',C[g.of[i]%C.length]));
   const L=document.getElementById('legend');L.replaceChildren();g.names.forEach((n,k)=>{

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -97,3 +98,36 @@ def test_command_writes_the_page_with_a_query(coloured: Index, tmp_path: Path, m
     assert data["queries"][0]["label"] == "green" and set(data["thumb"]) == {""}
     assert "12 of 12 images" in capsys.readouterr().err
     assert main(["map", "--out", str(tmp_path), "--index", str(coloured.settings.index_dir)]) == 2
+
+
+@pytest.mark.browser
+def test_the_page_in_a_browser_shows_a_thumbnail_and_path_on_hover_and_recolours(coloured: Index,
+                                                                                 tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    space = build_map(coloured.store)
+    space.place("red", coloured.searcher.text_vector("red"))
+    page_file = tmp_path / "map.html"
+    page_file.write_text(render_page(space, thumbnails=thumbnails([p.path for p in space.points])))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium") or None)
+        try:
+            page = browser.new_page()
+            requests: list[str] = []
+            page.on("request", lambda r: requests.append(r.url))
+            page.goto(page_file.as_uri())
+            dots = page.locator("svg#map circle[r='4']")
+            assert dots.count() == 12
+            assert page.locator("svg#map path").count() == 1  # the query's diamond
+            assert page.locator("svg#map circle[r='7']").count() == 10  # its nearest images, ringed
+            dots.nth(3).hover()
+            tip = page.locator("#tip")
+            assert tip.is_visible() and tip.inner_text().strip() in {p.path for p in space.points}
+            assert tip.locator("img").get_attribute("src").startswith("data:image/jpeg;base64,")
+            assert len({dots.nth(i).get_attribute("fill") for i in range(12)}) == 3  # by folder
+            page.select_option("#by", "caption")
+            assert "captioned" in page.locator("#legend").inner_text()
+            assert len({dots.nth(i).get_attribute("fill") for i in range(12)}) == 2  # one image has a caption
+            assert all(url.startswith(("file:", "data:")) for url in requests)  # nothing from the network
+        finally:
+            browser.close()
