@@ -65,13 +65,12 @@ class Settings:
             raw = flag if flag is not None else env
             if raw is not None and raw != "":
                 values[f.name] = _coerce(f.name, raw)
-        unknown = set(flags) - {f.name for f in fields(cls)}
+        unknown = set(flags) - {f.name for f in fields(cls)} - set(HNSW_FLAGS)
         if unknown:
             raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
         settings = cls(**values)
-        if flags.get("hnsw") is not None:
-            settings = replace(settings, hnsw=flags["hnsw"])
-        return settings.validated()
+        hnsw = flags.get("hnsw") if flags.get("hnsw") is not None else _resolve_hnsw(flags)
+        return replace(settings, hnsw=hnsw).validated()
 
     def validated(self) -> Settings:
         if self.batch_size < 1:
@@ -87,6 +86,26 @@ class Settings:
                 f"--chroma-url must look like http://host:port, got {self.chroma_url!r}"
             )
         return self
+
+
+# Flat names for the HNSW fields: flags `hnsw_ef_search=...` and env MULTIMODAL_HNSW_EF_SEARCH.
+HNSW_FLAGS = {f"hnsw_{f.name}": f.name for f in fields(HnswConfig)}
+
+
+def _resolve_hnsw(flags: dict[str, Any]) -> HnswConfig:
+    values: dict[str, int] = {}
+    for flag, name in HNSW_FLAGS.items():
+        raw = flags.get(flag)
+        raw = raw if raw is not None else os.environ.get(f"MULTIMODAL_{flag.upper()}")
+        if raw is None or raw == "":
+            continue
+        try:
+            values[name] = int(raw)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"{flag} must be a whole number, got {raw!r}") from e
+        if values[name] < (2 if name == "max_neighbors" else 1):
+            raise ConfigError(f"--{flag.replace('_', '-')} is too small: {values[name]}")
+    return HnswConfig(**values)
 
 
 def _coerce(name: str, raw: Any) -> Any:

@@ -122,15 +122,29 @@ class Searcher:
         kinds = {"images": [IMAGE], "captions": [CAPTION], "both": [IMAGE, CAPTION]}.get(target)
         if kinds is None:
             raise ConfigError(f"target must be images, captions or both, got {target!r}")
-        where = _where(kinds, filters or Filters())
         fetch = k + len(exclude) if target != "both" else 3 * k + len(exclude)
-        hits = [h for h in self.store.query(vector[None, :], fetch, where=where)[0]
+        hits = [h for h in self._nearest(vector, fetch, kinds, filters or Filters())
                 if h.id not in exclude and h.image_id not in exclude]
         if target == "both":
             hits = _best_per_image(hits)
         if threshold is not None:
             hits = [h for h in hits if h.score >= threshold]
         return hits[:k]
+
+    def _nearest(self, vector: np.ndarray, fetch: int, kinds: list[str], filters: Filters) -> list[Hit]:
+        """The `fetch` nearest records of the wanted kinds.
+
+        Chroma applies a `where` by first listing every matching record (~2.5 µs each: 50 ms for 20k
+        images, against ~2 ms for a plain ANN query). So without user filters, the unfiltered neighbours
+        are fetched and the wanted kinds kept; they are the same records the filtered query finds, unless
+        too few of them are of the wanted kinds, and only then is the filtered query run.
+        """
+        if not filters.clauses():
+            unfiltered = self.store.query(vector[None, :], 2 * fetch)[0]
+            wanted = [h for h in unfiltered if h.kind in kinds]
+            if len(wanted) >= fetch or len(unfiltered) < 2 * fetch:  # enough, or the whole index was returned
+                return wanted[:fetch]
+        return self.store.query(vector[None, :], fetch, where=_where(kinds, filters))[0]
 
     def query_vector(self, terms: Sequence[Term]) -> np.ndarray:
         """The unit vector of a composed query."""

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from multimodal.config import Settings
+from multimodal.config import HNSW_FLAGS, Settings
 
 
 def add_index_options(parser: argparse.ArgumentParser) -> None:
@@ -32,6 +32,17 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--device", metavar="DEV", help="cpu, cuda, cuda:N or auto (default)")
 
 
+def add_hnsw_options(parser: argparse.ArgumentParser) -> None:
+    """Chroma's HNSW graph parameters; they take effect when the index (collection) is created."""
+    group = parser.add_argument_group("HNSW index (used when the index is created)")
+    group.add_argument("--hnsw-ef-search", type=int, metavar="N", help="candidates kept per query; higher = better "
+                       "recall, slower (default 100; env MULTIMODAL_HNSW_EF_SEARCH)")
+    group.add_argument("--hnsw-ef-construction", type=int, metavar="N", help="candidates kept per insert "
+                       "(default 200; env MULTIMODAL_HNSW_EF_CONSTRUCTION)")
+    group.add_argument("--hnsw-max-neighbors", type=int, metavar="M", help="graph degree M (default 16; "
+                       "env MULTIMODAL_HNSW_MAX_NEIGHBORS)")
+
+
 def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
     """Flags > MULTIMODAL_* environment > defaults."""
     flags = {
@@ -43,6 +54,7 @@ def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
         "model": getattr(args, "model", None),
         "pretrained": getattr(args, "pretrained", None),
         "device": getattr(args, "device", None),
+        **{name: getattr(args, name, None) for name in HNSW_FLAGS},
         **extra,
     }
     return Settings.resolve(**flags)

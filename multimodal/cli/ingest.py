@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from multimodal.cli.common import add_index_options, add_model_options, print_json, settings_from
+from multimodal.cli.common import add_hnsw_options, add_index_options, add_model_options, print_json, settings_from
 from multimodal.index import Index
 from multimodal.ingest import Shard
 
@@ -25,6 +25,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     add_index_options(p)
     add_model_options(p)
+    add_hnsw_options(p)
     return p
 
 

@@ -1,0 +1,118 @@
+"""The decode pipeline: order kept, work in flight bounded, errors as values, early stop cancels the rest."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from multimodal.errors import ImageLoadError
+from multimodal.images import load_image
+from multimodal.pipeline import default_workers, ordered_map
+
+
+def test_results_come_back_in_input_order_even_when_later_items_finish_first() -> None:
+    def slow_first(n: int) -> int:
+        time.sleep(0.02 if n % 3 == 0 else 0.0)  # early items finish last
+        return n * n
+
+    out = list(ordered_map(slow_first, range(20), workers=4, in_flight=8))
+    assert out == [(n, n * n) for n in range(20)]
+
+
+def test_no_more_than_in_flight_items_are_started_ahead_of_the_consumer() -> None:
+    started: list[int] = []
+    lock = threading.Lock()
+    ahead: list[int] = []
+
+    def record(n: int) -> int:
+        with lock:
+            started.append(n)
+        return n
+
+    consumed = 0
+    for _item, _ in ordered_map(record, range(50), workers=3, in_flight=5):
+        time.sleep(0.002)  # a slow consumer, as the encoder is
+        with lock:
+            ahead.append(len(started) - consumed)
+        consumed += 1
+    assert consumed == 50
+    assert max(ahead) <= 5
+    assert max(ahead) >= 2  # it does run ahead: decoding overlaps the consumer
+
+
+def test_items_are_pulled_from_the_input_lazily() -> None:
+    pulled: list[int] = []
+
+    def source():
+        for n in range(1000):
+            pulled.append(n)
+            yield n
+
+    stream = ordered_map(lambda n: n, source(), workers=2, in_flight=4)
+    first = [next(stream) for _ in range(3)]
+    stream.close()
+    assert first == [(0, 0), (1, 1), (2, 2)]
+    assert len(pulled) <= 3 + 4  # never read the whole input ahead (flat memory on any folder)
+
+
+def test_errors_returned_as_values_do_not_stop_the_rest() -> None:
+    def load(n: int) -> int | ImageLoadError:
+        return ImageLoadError(f"f{n}", "bad") if n == 2 else n
+
+    out = [r for _, r in ordered_map(load, range(5), workers=2, in_flight=3)]
+    assert [type(r).__name__ for r in out] == ["int", "int", "ImageLoadError", "int", "int"]
+
+
+def test_an_exception_raised_by_the_function_reaches_the_consumer_at_its_item() -> None:
+    def boom(n: int) -> int:
+        if n == 3:
+            raise RuntimeError("bug")
+        return n
+
+    seen: list[int] = []
+    with pytest.raises(RuntimeError, match="bug"):
+        for item, _ in ordered_map(boom, range(10), workers=2, in_flight=4):
+            seen.append(item)
+    assert seen == [0, 1, 2]
+
+
+def test_stopping_early_cancels_queued_work() -> None:
+    calls: list[int] = []
+    lock = threading.Lock()
+
+    def work(n: int) -> int:
+        with lock:
+            calls.append(n)
+        time.sleep(0.01)
+        return n
+
+    stream = ordered_map(work, range(100), workers=1, in_flight=10)
+    next(stream)
+    stream.close()
+    time.sleep(0.05)
+    assert len(calls) < 12  # the queued items were dropped, not run to the end
+
+
+def test_default_workers_is_the_number_of_usable_cores() -> None:
+    assert default_workers() >= 1
+
+
+def test_big_jpegs_are_decoded_at_a_reduced_scale_that_still_covers_the_model_input(tmp_path: Path) -> None:
+    path = tmp_path / "big.jpg"
+    Image.new("RGB", (4032, 3024), (120, 80, 40)).save(path, quality=90)
+    full = load_image(path, max_pixels=10**9)
+    small = load_image(path, max_pixels=10**9, min_side=224)
+    assert full.image.size == (4032, 3024)
+    assert small.image.size == (504, 378)  # 1/8 scale, the most the DCT allows while both sides stay >= 224
+    assert (small.width, small.height) == (4032, 3024)  # the record keeps the true size
+    assert min(load_image(path, max_pixels=10**9, min_side=400).image.size) >= 400
+
+
+def test_draft_decoding_leaves_non_jpeg_images_at_full_size(tmp_path: Path) -> None:
+    path = tmp_path / "big.png"
+    Image.new("RGB", (1200, 900), (1, 2, 3)).save(path)
+    assert load_image(path, max_pixels=10**9, min_side=224).image.size == (1200, 900)
