@@ -178,8 +178,8 @@ def test_an_empty_index_gets_a_friendly_message_with_the_command_to_run(tmp_path
     gallery, hits, status, *_ = empty.search_text("anything", *OPTS)
     assert hits == [] and gallery["visible"] is False
     assert "multimodal ingest" in status and "empty" in status
-    summary, details = empty.page_load()
-    assert "Empty index" in summary and "multimodal ingest" in details
+    summary, details, greeting = empty.page_load()
+    assert "No images" in summary and "multimodal ingest" in details and "multimodal ingest" in greeting
 
 
 def test_ingest_from_the_ui_reports_skipped_files_with_reasons(tmp_path: Path, index: Index) -> None:

@@ -14,7 +14,7 @@ import gradio as gr
 from multimodal.index import Index
 from ui import api
 from ui.compose import FORMATS
-from ui.handlers import NO_SELECTION, Handlers
+from ui.handlers import NO_SELECTION, WELCOME, Handlers
 from ui.safety import Exposure
 from ui.service import Limits, SearchService
 from ui.thumbnails import Thumbnails
@@ -39,8 +39,6 @@ CSS = """
 #mm-detail-text code { word-break: break-all; }
 footer { opacity: 0.6; }
 """
-WELCOME = ("### Find anything in your pictures\nDescribe it in words, drop in a similar image, or mix both "
-           "in **Compose**. Click a result to see it larger and find more like it.")
 COMPOSE_HELP = ("One term per line. A sign and weight go first: `-0.5 people` pushes away from “people” "
                 "at half strength. Prefix `image:` for a file on this machine, `id:` for an indexed image.")
 
@@ -59,8 +57,8 @@ def build_app(index: Index, *, thumbnails: Thumbnails | None = None, exposure: E
     handlers = Handlers(service)
     with gr.Blocks(title=f"{TITLE} · image search", analytics_enabled=False, fill_width=True) as app:
         api.register(service)  # first, so the public endpoints get their plain names
-        summary, details = _layout(handlers, service)
-        app.load(handlers.page_load, outputs=[summary, details], api_visibility="private")
+        summary, details, status = _layout(handlers, service)
+        app.load(handlers.page_load, outputs=[summary, details, status], api_visibility="private")
     app.mm_service = service  # type: ignore[attr-defined]  # launch() reads it (allowed paths, warm-up)
     # Gradio 6 takes theme and CSS at launch(); preset them so build_app(...).launch() keeps the look.
     app._deprecated_theme = THEME
@@ -68,20 +66,20 @@ def build_app(index: Index, *, thumbnails: Thumbnails | None = None, exposure: E
     return app
 
 
-def _layout(handlers: Handlers, service: SearchService) -> tuple[gr.Markdown, gr.Markdown]:
+def _layout(handlers: Handlers, service: SearchService) -> tuple[gr.Markdown, gr.Markdown, gr.Markdown]:
     with gr.Row(equal_height=False):
         gr.Markdown(f"# {TITLE}<span class='mm-accent'>.</span>\nSearch your images and captions by text, "
                     "by image, or both.", elem_id="mm-header")
         summary = gr.Markdown(elem_id="mm-summary")
     with gr.Tabs():
         with gr.Tab("Search", id="search"):
-            _search_tab(handlers, service)
+            status = _search_tab(handlers, service)
         with gr.Tab("Index", id="index"):
             details = _index_tab(handlers, summary, service)
-    return summary, details
+    return summary, details, status
 
 
-def _search_tab(handlers: Handlers, service: SearchService) -> None:
+def _search_tab(handlers: Handlers, service: SearchService) -> gr.Markdown:
     hits = gr.State([])
     selected = gr.State(None)
     liked, disliked = gr.State([]), gr.State([])
@@ -123,6 +121,7 @@ def _search_tab(handlers: Handlers, service: SearchService) -> None:
     dislike_btn.click(handlers.dislike, [selected, liked, disliked], [liked, disliked, fb], **private)
     rec_btn.click(handlers.recommend, [liked, disliked, *opts], results, **private)
     clear_btn.click(handlers.clear_feedback, None, [liked, disliked, fb], **private)
+    return status
 
 
 def _query_panel(service: SearchService) -> tuple[Any, ...]:

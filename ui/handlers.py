@@ -23,6 +23,8 @@ from ui.service import Options, SearchService
 
 _log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
+WELCOME = ("### Find anything in your pictures\nDescribe it in words, drop in a similar image, or mix both "
+           "in **Compose**. Click a result to see it larger and find more like it.")
 NO_SELECTION = "_Click a result to see it here, find more like it, or like / dislike it._"
 
 
@@ -165,5 +167,8 @@ class Handlers:
         summary, details = self.index_state(refresh=False)
         return views.report(rep), gr.update(value=rows, visible=bool(rows)), summary, details
 
-    def page_load(self) -> tuple[str, str]:
-        return self.index_state(refresh=False)
+    def page_load(self) -> tuple[str, str, str]:
+        """Header, index panel, and the search tab's greeting (or how to fill an empty index)."""
+        summary, details = self.index_state(refresh=False)
+        info = self.service.info()
+        return summary, details, WELCOME if info.images else views.empty_index(info.location)

@@ -83,7 +83,7 @@ def feedback(liked: Sequence[dict[str, str]], disliked: Sequence[dict[str, str]]
 
 def index_summary(info: IndexInfo) -> str:
     if not info.images:
-        return f"Empty index at `{info.location}` — add a folder in the **Index** tab."
+        return "No images indexed yet"
     model = info.model.label() if info.model else "?"
     return f"{_count(info.images, 'image')} · {_count(info.captions, 'caption')} · {md(model)}"
 

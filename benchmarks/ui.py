@@ -1,0 +1,204 @@
+"""Web UI timings: `multimodal ui` → first page served, and query round-trips through gradio_client.
+
+    python benchmarks/ui.py                      # a stand-in index: 200 captioned images, mm-tiny (random weights)
+    python benchmarks/ui.py --index ~/.local/share/multimodal/demo-index   # e.g. the demo's index
+
+Start-up is measured from spawning the process to the first 200 answer for `/` (and to the first answered
+query, which includes loading the model); round-trips are medians of 20 distinct text queries through
+`Client.predict(..., api_name="/search_text")`, next to the same queries called in-process, so the ratio
+shows what HTTP + Gradio's queue add. Nothing here is a test: timings depend on the machine and its load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from PIL import Image, ImageDraw
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+TINY = ["--model", "mm-tiny", "--pretrained", "none"]
+SHAPES = ("circle", "square", "triangle", "stripes")
+COLOURS = {"red": (210, 40, 40), "green": (40, 160, 70), "blue": (40, 70, 210), "yellow": (235, 200, 40),
+           "purple": (130, 60, 170), "orange": (240, 140, 30), "grey": (128, 128, 128), "black": (20, 20, 20)}
+QUERIES = [f"a {c} {s}" for c in COLOURS for s in SHAPES]
+
+
+def main() -> None:
+    args = _parser().parse_args()
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "ANONYMIZED_TELEMETRY": "False", "HF_HUB_OFFLINE": "1"}
+    index_dir = Path(args.index).expanduser() if args.index else _stand_in_index(args.images, env)
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"load {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"index: {index_dir}")
+    page, first_query = _startup(index_dir, args.runs, env)
+    print(f"`multimodal ui` → first page served: median {statistics.median(page):.2f} s "
+          f"(runs: {', '.join(f'{t:.2f}' for t in page)})")
+    print(f"`multimodal ui` → first query answered (model loaded): median {statistics.median(first_query):.2f} s")
+    _round_trips(index_dir, args.queries, env)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--index", help="an existing index folder (default: build a stand-in)")
+    p.add_argument("--images", type=int, default=200, help="images in the stand-in index (default 200)")
+    p.add_argument("--runs", type=int, default=3, help="start-ups to time (default 3)")
+    p.add_argument("--queries", type=int, default=20, help="queries per round-trip measurement (default 20)")
+    return p
+
+
+def _stand_in_index(n: int, env: dict[str, str]) -> Path:
+    """Captioned shape images ingested with mm-tiny: the demo's shape, without its training step."""
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "multimodal-bench" / f"ui-{n}"
+    folder, index_dir = base / "images", base / "index"
+    if not (index_dir / "chroma.sqlite3").exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            colour, shape = list(COLOURS)[i % len(COLOURS)], SHAPES[(i // len(COLOURS)) % len(SHAPES)]
+            _shape_image(COLOURS[colour], shape, i).save(folder / f"{i:04d}-{colour}-{shape}.jpg", quality=90)
+            (folder / f"{i:04d}-{colour}-{shape}.txt").write_text(f"a {colour} {shape}\n")
+        subprocess.run([sys.executable, "-m", "multimodal", "ingest", str(folder), "--index", str(index_dir),
+                        "--quiet", *TINY], check=True, env=env, cwd=REPO)
+    return index_dir
+
+
+def _shape_image(colour: tuple[int, int, int], shape: str, seed: int) -> Image.Image:
+    im = Image.new("RGB", (640, 480), (245 - seed % 30, 240, 235))
+    draw = ImageDraw.Draw(im)
+    x, y = 120 + seed * 37 % 240, 80 + seed * 53 % 160
+    if shape == "circle":
+        draw.ellipse([x, y, x + 220, y + 220], fill=colour)
+    elif shape == "square":
+        draw.rectangle([x, y, x + 220, y + 220], fill=colour)
+    elif shape == "triangle":
+        draw.polygon([(x, y + 220), (x + 110, y), (x + 220, y + 220)], fill=colour)
+    else:
+        for k in range(0, 640, 60):
+            draw.rectangle([k, 0, k + 30, 480], fill=colour)
+    return im
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _serve(index_dir: Path, env: dict[str, str], thumbs: str) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "multimodal", "ui", "--index", str(index_dir), "--port", str(port),
+                             "--thumbnail-dir", thumbs], env=env, cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return proc, f"http://127.0.0.1:{port}/"
+
+
+def _wait_for_page(url: str, proc: subprocess.Popen, limit: float = 120.0) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"`multimodal ui` exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.02)
+    raise SystemExit(f"no page at {url} within {limit:.0f} s")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _startup(index_dir: Path, runs: int, env: dict[str, str]) -> tuple[list[float], list[float]]:
+    from gradio_client import Client
+
+    page, first_query = [], []
+    with tempfile.TemporaryDirectory() as thumbs:
+        for _ in range(runs):
+            started = time.perf_counter()
+            proc, url = _serve(index_dir, env, thumbs)
+            try:
+                _wait_for_page(url, proc)
+                page.append(time.perf_counter() - started)
+                Client(url, verbose=False).predict(QUERIES[0], 10, api_name="/search_text")
+                first_query.append(time.perf_counter() - started)
+            finally:
+                _stop(proc)
+    return page, first_query
+
+
+def _round_trips(index_dir: Path, n: int, env: dict[str, str]) -> None:
+    from gradio_client import Client, handle_file
+
+    from multimodal.index import Index
+
+    queries = [QUERIES[i % len(QUERIES)] + ("" if i < len(QUERIES) else f" {i}") for i in range(1, n + 1)]
+    index = Index.open(index_dir=index_dir)  # read-only beside the server: the same work, in-process
+    index.searcher.search_text(QUERIES[0], 10)
+    with tempfile.TemporaryDirectory() as thumbs:
+        proc, url = _serve(index_dir, env, thumbs)
+        try:
+            _wait_for_page(url, proc)
+            client = Client(url, verbose=False)
+            for q in QUERIES[-3:]:  # warm: model loaded, queue started
+                client.predict(q, 10, api_name="/search_text")
+            remote, local = [], []
+            for q in queries:  # interleaved, so both see the same machine load
+                remote += _timed(lambda q: client.predict(q, 10, api_name="/search_text"), [q])
+                local += _timed(lambda q: index.searcher.search_text(q + " (local)", 10), [q])
+            repeat = _timed(lambda q: client.predict(q, 10, api_name="/search_text"), queries)  # text cache hits
+            query_image = _any_image(index_dir)
+            image = _timed(lambda _: client.predict(handle_file(query_image), 10, api_name="/search_image"),
+                           queries)
+        finally:
+            _stop(proc)
+    print(f"gradio_client /search_text round-trip, {n} distinct queries: "
+          f"median {1000 * statistics.median(remote):.1f} ms (p90 {1000 * _p90(remote):.1f})")
+    print(f"  same queries again (text-embedding cache): median {1000 * statistics.median(repeat):.1f} ms")
+    print(f"  in-process Searcher.search_text, same work, interleaved: median {1000 * statistics.median(local):.1f} ms"
+          f" → HTTP + Gradio's queue add {1000 * (statistics.median(remote) - statistics.median(local)):.0f} ms")
+    print(f"gradio_client /search_image round-trip (upload + decode + encode): "
+          f"median {1000 * statistics.median(image):.1f} ms")
+
+
+def _any_image(index_dir: Path) -> str:
+    """An indexed image's path, uploaded as a query (a fresh upload: decoded and encoded each time)."""
+    from multimodal.config import Settings
+    from multimodal.store import IMAGE, Store
+
+    record = next(Store.open(Settings.resolve(index_dir=index_dir)).iter_records(where={"kind": IMAGE}))
+    return str(record.metadata["path"])
+
+
+def _timed(fn, items) -> list[float]:  # type: ignore[no-untyped-def]
+    out = []
+    for item in items:
+        started = time.perf_counter()
+        fn(item)
+        out.append(time.perf_counter() - started)
+    return out
+
+
+def _p90(values: list[float]) -> float:
+    return sorted(values)[max(0, round(0.9 * len(values)) - 1)]
+
+
+if __name__ == "__main__":
+    main()
