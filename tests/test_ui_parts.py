@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from pathlib import Path
 
 import gradio as gr
@@ -80,14 +81,22 @@ def test_auth_is_user_colon_password_and_the_password_may_contain_colons() -> No
 # -- thumbnails ----------------------------------------------------------------------------------
 def test_thumbnails_are_small_jpegs_made_once_and_shared_by_identical_content(tmp_path: Path) -> None:
     big = write_image(tmp_path / "big.jpg", seed=1, size=(1600, 1200))
+    digest = hashlib.sha256(big.read_bytes()).hexdigest()
     thumbs = Thumbnails(tmp_path / "thumbs")
-    first = thumbs.get(Source(str(big), "abc123"))
+    first = thumbs.get(Source(str(big), digest))
     with Image.open(first) as im:
         assert im.format == "JPEG" and max(im.size) == GRID_SIZE and im.size[0] > im.size[1]
     stamp = first.stat().st_mtime_ns
     big.unlink()  # served from the cache now: the original is not read again
-    assert thumbs.get(Source(str(big), "abc123")) == first and first.stat().st_mtime_ns == stamp
-    assert thumbs.get(Source("/elsewhere/copy.jpg", "abc123")) == first  # same content hash, same thumbnail
+    assert thumbs.get(Source(str(big), digest)) == first and first.stat().st_mtime_ns == stamp
+    assert thumbs.get(Source("/elsewhere/copy.jpg", digest)) == first  # same content hash, same thumbnail
+
+
+def test_a_digest_that_is_not_a_hash_never_becomes_a_path(tmp_path: Path) -> None:
+    image = write_image(tmp_path / "a.jpg", seed=2)
+    thumbs = Thumbnails(tmp_path / "thumbs")
+    made = thumbs.get(Source(str(image), "../../../../tmp/escape"))
+    assert made.is_file() and made.resolve().is_relative_to((tmp_path / "thumbs").resolve())
 
 
 def test_an_unreadable_or_vanished_image_gets_the_placeholder_tile(tmp_path: Path) -> None:

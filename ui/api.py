@@ -70,6 +70,6 @@ def register(service: SearchService) -> None:
         image = upload_image(label="image")
         k = gr.Number(10, precision=0, label="k")
         out = gr.JSON(label="results")
-        for fn in (search_image, nearest_captions):
+        for upload_fn in (search_image, nearest_captions):
             trigger = gr.Button(visible=False)
-            trigger.click(fn, [image, k], out, api_name=fn.__name__, concurrency_limit=4)
+            trigger.click(upload_fn, [image, k], out, api_name=upload_fn.__name__, concurrency_limit=4)

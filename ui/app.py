@@ -55,7 +55,8 @@ def build_app(index: Index, *, thumbnails: Thumbnails | None = None, exposure: E
     """
     service = SearchService(index, thumbnails, exposure=exposure, limits=limits)
     handlers = Handlers(service)
-    with gr.Blocks(title=f"{TITLE} · image search", analytics_enabled=False, fill_width=True) as app:
+    with gr.Blocks(title=f"{TITLE} · image search", analytics_enabled=False, fill_width=True,
+                   delete_cache=(3600, 24 * 3600)) as app:  # result thumbnails Gradio copied: gone after a day
         api.register(service)  # first, so the public endpoints get their plain names
         summary, details, status = _layout(handlers, service)
         app.load(handlers.page_load, outputs=[summary, details, status], api_visibility="private")

@@ -59,6 +59,7 @@ class SearchService:
         self.limits = limits or Limits()
         self._model_lock = threading.Lock()  # Index loads its model lazily; load it once, not per thread
         self._info: IndexInfo | None = None
+        self._roots: list[Path] | None = None
         self._info_lock = threading.Lock()
         self.on_new_root: Callable[[Path], None] | None = None  # set by launch(): serve a newly ingested folder
 
@@ -128,10 +129,15 @@ class SearchService:
         with self._info_lock:
             if refresh or self._info is None:
                 self._info = self.index.info()
+                self._roots = None
             return self._info
 
-    def roots(self) -> list[Path]:
-        return indexed_roots(self.index.store)
+    def roots(self, *, refresh: bool = False) -> list[Path]:
+        """The ingested folders; cached like `info()` (finding them reads every image's metadata)."""
+        with self._info_lock:
+            if refresh or self._roots is None:
+                self._roots = indexed_roots(self.index.store)
+            return self._roots
 
     def ingest(self, folder: str, progress: Callable[[int, int], None] | None = None) -> IngestReport:
         self.require_trusted("adding folders from the browser")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +24,7 @@ from multimodal.images import load_image
 GRID_SIZE = 320  # longest side of a grid thumbnail: sharp at ~160 css px on a 2x screen
 PREVIEW_SIZE = 1024  # longest side of the selected image's preview
 _QUALITY = 82
+_HEX = re.compile(r"[0-9a-f]{16,128}")  # content hashes become file names: nothing else may
 _WORKERS = 4  # Pillow releases the GIL while decoding; a few threads fill a grid of cache misses quickly
 
 
@@ -85,7 +87,7 @@ class Thumbnails:
         return target
 
     def _target(self, source: Source, size: int) -> Path | None:
-        key = source.digest
+        key = source.digest if source.digest and _HEX.fullmatch(source.digest) else None
         if not key:
             try:
                 st = os.stat(source.path)
