@@ -55,7 +55,15 @@ class Index:
     def encoder(self) -> Encoder:
         if self._encoder is None:
             spec = resolve_model(self.settings, self.store.model_spec())
-            self._encoder = load_encoder(spec.model, spec.pretrained or None, self.settings.device)
+            encoder = load_encoder(spec.model, spec.pretrained or None, self.settings.device)
+            stored_dim = self.store.dim()
+            if stored_dim is not None and encoder.dim != stored_dim:
+                raise ModelMismatchError(
+                    f"{spec.label()} now makes {encoder.dim}-d vectors but the index at {self.store.location} holds "
+                    f"{stored_dim}-d ones (the model's files changed since the index was built); ingest into a new "
+                    "--index or --collection"
+                )
+            self._encoder = encoder
         return self._encoder
 
     @property

@@ -87,3 +87,17 @@ def test_model_spec_normalises_what_the_index_records(tmp_path: Path) -> None:
     assert ModelSpec.parse("ViT-B-32", "laion2b_s34b_b79k").pretrained == "laion2b_s34b_b79k"
     assert ModelSpec.parse("ViT-B-32", "./w.safetensors").pretrained == str(Path.cwd() / "w.safetensors")
     assert ModelSpec.parse(f"local-dir:{tmp_path}", "ignored") == ModelSpec(f"local-dir:{tmp_path.resolve()}", "")
+
+
+def test_index_refuses_a_model_whose_dimension_changed_since_ingest(tmp_path: Path, photo_folder: Path) -> None:
+    from multimodal.config import Settings
+    from multimodal.errors import ModelMismatchError
+    from multimodal.index import Index
+
+    settings = Settings.resolve(index_dir=tmp_path / "idx", model="mm-tiny", pretrained="none")
+    index = Index.open(settings)
+    index.ingest(photo_folder)
+    index.store.update_metadata({"mm_dim": index.encoder.dim * 2})  # as if the config file had changed
+    reopened = Index.open(Settings.resolve(index_dir=tmp_path / "idx"))
+    with pytest.raises(ModelMismatchError, match="new --index"):
+        reopened.search("a red square")
