@@ -13,7 +13,7 @@ from multimodal.config import Settings
 from multimodal.index import Index
 from tests.fixtures.fake_encoder import FakeEncoder
 
-pytest_plugins = ["tests.fixtures.chroma_server"]  # real `chroma run` server fixtures
+pytest_plugins = ["tests.fixtures.chroma_server", "tests.fixtures.ingest_runs"]  # real server, CLI ingest runs
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ["ANONYMIZED_TELEMETRY"] = "False"

@@ -9,11 +9,12 @@ import pytest
 
 from multimodal.store import IMAGE
 from tests.fixtures.ingest_runs import (
+    PHOTOS,
     SLOW_BATCHES,
     TINY,
+    CleanRun,
     Progressing,
     assert_same_index,
-    captioned_folder,
     ingest_json,
     location,
     open_store,
@@ -21,17 +22,16 @@ from tests.fixtures.ingest_runs import (
     snapshot,
 )
 
-IMAGES = 96
-
 
 @pytest.mark.slow
 @pytest.mark.clip
-@pytest.mark.parametrize("mode", ["embedded", pytest.param("server", marks=pytest.mark.server)])
+@pytest.mark.server  # the reference index lives on the session's server, whichever mode is killed
+@pytest.mark.parametrize("mode", ["embedded", "server"])
 def test_kill_9_at_three_random_points_then_a_rerun_equals_a_clean_run(
-    mode: str, tmp_path: Path, request: pytest.FixtureRequest
+    mode: str, tmp_path: Path, shared_photos: Path, clean_run: CleanRun
 ) -> None:
-    where = request.getfixturevalue("chroma_server").url if mode == "server" else str(tmp_path / "index")
-    folder = captioned_folder(tmp_path / "photos", IMAGES)
+    where = clean_run.url if mode == "server" else str(tmp_path / "index")
+    folder = shared_photos
     faulty = location(where, f"killed-{mode}")
     rng = random.Random(9)
     points = [rng.uniform(0.1, 0.8) for _ in range(3)]  # fractions of each run's remaining files
@@ -42,11 +42,9 @@ def test_kill_9_at_three_random_points_then_a_rerun_equals_a_clean_run(
         stored = open_store(settings_for(where, f"killed-{mode}")).count(IMAGE)
         assert stored >= before  # committed batches survive the kill
         before = stored
-    assert 0 < before < IMAGES
+    assert 0 < before < PHOTOS
 
     rerun = ingest_json(str(folder), *faulty)  # the index's own model is used
-    assert rerun["encoded"] == IMAGES - before  # what was committed is not encoded again
-    assert rerun["added"] == IMAGES - before and rerun["unchanged"] == before
-
-    ingest_json(str(folder), *location(where, f"clean-{mode}"), *TINY)
-    assert_same_index(snapshot(settings_for(where, f"killed-{mode}")), snapshot(settings_for(where, f"clean-{mode}")))
+    assert rerun["encoded"] == PHOTOS - before  # what was committed is not encoded again
+    assert rerun["added"] == PHOTOS - before and rerun["unchanged"] == before
+    assert_same_index(snapshot(settings_for(where, f"killed-{mode}")), clean_run.snapshot)

@@ -17,10 +17,9 @@ from tests.fixtures.chroma_server import ChromaServer
 from tests.fixtures.ingest_runs import (
     SLOW_BATCHES,
     TINY,
+    CleanRun,
     Progressing,
     assert_same_index,
-    captioned_folder,
-    ingest_json,
     location,
     open_store,
     run_cli,
@@ -32,10 +31,10 @@ pytestmark = [pytest.mark.server, pytest.mark.clip, pytest.mark.slow]
 
 
 def test_a_server_outage_mid_ingest_is_retried_or_reported_and_a_rerun_completes(
-    own_chroma_server: ChromaServer, tmp_path: Path
+    own_chroma_server: ChromaServer, shared_photos: Path, clean_run: CleanRun
 ) -> None:
     server = own_chroma_server
-    folder = captioned_folder(tmp_path / "photos", 64)
+    folder = shared_photos
     faulty = location(server.url, "outage")
 
     # Down for longer than the retry budget: exit 1 with one line that says what to do.
@@ -58,15 +57,13 @@ def test_a_server_outage_mid_ingest_is_retried_or_reported_and_a_rerun_completes
     assert code == 0, stderr[-1500:]
     assert "retrying" in stderr  # it did meet the outage
 
-    ingest_json(str(folder), *location(server.url, "no-outage"), *TINY)
-    assert_same_index(snapshot(Settings.resolve(chroma_url=server.url, collection="outage")),
-                      snapshot(Settings.resolve(chroma_url=server.url, collection="no-outage")))
+    assert_same_index(snapshot(Settings.resolve(chroma_url=server.url, collection="outage")), clean_run.snapshot)
 
 
 def test_queries_keep_answering_while_an_ingest_writes_to_the_same_index(
-    chroma_server: ChromaServer, tmp_path: Path
+    chroma_server: ChromaServer, shared_photos: Path
 ) -> None:
-    folder = captioned_folder(tmp_path / "photos", 64)
+    folder = shared_photos
     settings = Settings.resolve(chroma_url=chroma_server.url, collection="busy", retry_seconds=0)
     run = Progressing.start(str(folder), *location(chroma_server.url, "busy"), *TINY, *SLOW_BATCHES)
     answers: list[list[Hit]] = []
@@ -109,10 +106,10 @@ def test_queries_keep_answering_while_an_ingest_writes_to_the_same_index(
 
 @pytest.mark.parametrize("mode", ["embedded", "server"])
 def test_a_second_ingest_of_the_same_index_is_refused_while_the_first_runs(
-    mode: str, tmp_path: Path, request: pytest.FixtureRequest
+    mode: str, tmp_path: Path, shared_photos: Path, clean_run: CleanRun
 ) -> None:
-    where = request.getfixturevalue("chroma_server").url if mode == "server" else str(tmp_path / "index")
-    folder = captioned_folder(tmp_path / "photos", 48)
+    where = clean_run.url if mode == "server" else str(tmp_path / "index")
+    folder = shared_photos
     here = location(where, f"twice-{mode}")
     first = Progressing.start(str(folder), *here, *TINY, *SLOW_BATCHES)
     assert first.wait_for(0.2), first.stderr[-1500:]
@@ -127,6 +124,5 @@ def test_a_second_ingest_of_the_same_index_is_refused_while_the_first_runs(
     code, stderr = first.finish()
     assert code == 0, stderr[-1500:]
 
-    ingest_json(str(folder), *location(where, f"once-{mode}"), *TINY)
-    assert_same_index(snapshot(settings_for(where, f"twice-{mode}")), snapshot(settings_for(where, f"once-{mode}")))
+    assert_same_index(snapshot(settings_for(where, f"twice-{mode}")), clean_run.snapshot)
 

@@ -9,7 +9,7 @@ import pytest
 
 from multimodal.cli.main import build_parser
 from tests.fixtures.chroma_server import ChromaServer
-from tests.fixtures.ingest_runs import TINY, captioned_folder, cli_env, ingest_json, location, run_cli
+from tests.fixtures.ingest_runs import PHOTOS, TINY, CleanRun, cli_env, ingest_json, location, run_cli
 
 
 def test_every_command_with_an_index_also_takes_a_server() -> None:
@@ -28,16 +28,15 @@ def test_every_command_with_an_index_also_takes_a_server() -> None:
 @pytest.mark.clip
 @pytest.mark.slow
 def test_ingest_search_info_against_a_server_match_the_embedded_index(
-    chroma_server: ChromaServer, tmp_path: Path
+    chroma_server: ChromaServer, tmp_path: Path, shared_photos: Path, clean_run: CleanRun
 ) -> None:
-    folder = captioned_folder(tmp_path / "photos", 12)
-    served = location(chroma_server.url, "cli-e2e")
+    folder = shared_photos  # clean_run ingested it into the server with --chroma-url
+    served = location(chroma_server.url, clean_run.collection)
     embedded = location(tmp_path / "index", "cli-e2e")
-    assert ingest_json(str(folder), *served, *TINY)["added"] == 12
-    assert ingest_json(str(folder), *embedded, *TINY)["added"] == 12
+    assert ingest_json(str(folder), *embedded, *TINY)["added"] == PHOTOS
 
     env = {**cli_env(), "MULTIMODAL_CHROMA_URL": chroma_server.url}
-    by_env = run_cli("search", "photo number 4", "--collection", "cli-e2e", "-k", "5", "--json", env=env)
+    by_env = run_cli("search", "photo number 4", "--collection", clean_run.collection, "-k", "5", "--json", env=env)
     local = run_cli("search", "photo number 4", *embedded, "-k", "5", "--json")
     assert by_env.returncode == 0 and local.returncode == 0, by_env.stderr + local.stderr
     hits, local_hits = json.loads(by_env.stdout), json.loads(local.stdout)
@@ -48,7 +47,7 @@ def test_ingest_search_info_against_a_server_match_the_embedded_index(
     info = run_cli("info", *served, "--json")
     assert info.returncode == 0, info.stderr
     data = json.loads(info.stdout)
-    assert (data["location"], data["images"], data["captions"]) == (chroma_server.url, 12, 12)  # 6 x 2 captions
+    assert (data["location"], data["images"], data["captions"]) == (chroma_server.url, PHOTOS, PHOTOS)  # half x 2
     assert data["model"]["model"] == "mm-tiny"
 
 

@@ -12,13 +12,13 @@ from multimodal.config import Settings
 from multimodal.ingest import Shard
 from tests.fixtures.chroma_server import ChromaServer
 from tests.fixtures.ingest_runs import (
+    PHOTOS,
     RUN_TIMEOUT,
     TINY,
+    CleanRun,
     assert_same_index,
-    captioned_folder,
     cli,
     cli_env,
-    ingest_json,
     location,
     snapshot,
 )
@@ -36,10 +36,9 @@ def test_every_file_belongs_to_exactly_one_shard() -> None:
 @pytest.mark.clip
 @pytest.mark.slow
 def test_two_parallel_shards_build_exactly_the_single_process_index(
-    chroma_server: ChromaServer, tmp_path: Path
+    chroma_server: ChromaServer, shared_photos: Path, clean_run: CleanRun
 ) -> None:
-    folder = captioned_folder(tmp_path / "photos", 40)
-    single = ingest_json(str(folder), *location(chroma_server.url, "single-run"), *TINY)
+    folder = shared_photos
     procs = [
         subprocess.Popen(cli("ingest", str(folder), *location(chroma_server.url, "sharded"), *TINY,
                              "--shard", f"{i}/2", "--json", "-q"),
@@ -50,9 +49,7 @@ def test_two_parallel_shards_build_exactly_the_single_process_index(
     assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in outs]
     reports = [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
     assert all(r["added"] > 0 for r in reports)  # both shards did part of the work ...
-    assert sum(r["added"] for r in reports) == single["added"] == 40  # ... and no file twice
-    assert sum(r["encoded"] for r in reports) == 40
-
-    url = chroma_server.url
-    assert_same_index(snapshot(Settings.resolve(chroma_url=url, collection="sharded")),
-                      snapshot(Settings.resolve(chroma_url=url, collection="single-run")))
+    assert sum(r["added"] for r in reports) == clean_run.report["added"] == PHOTOS  # ... and no file twice
+    assert sum(r["encoded"] for r in reports) == PHOTOS
+    assert_same_index(snapshot(Settings.resolve(chroma_url=chroma_server.url, collection="sharded")),
+                      clean_run.snapshot)
