@@ -96,6 +96,31 @@ def machine() -> str:
     return f"{cpu}, {cores()} cores, load average {load}"
 
 
+def busy_cpu_seconds() -> float:
+    """CPU-seconds all processes have spent busy since boot (Linux /proc/stat; 0 elsewhere)."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return 0.0
+    user, nice, system, _idle, _iowait, irq, softirq = (int(x) for x in fields[:7])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_for_quiet(max_wait: float, *, cores_busy: float = 0.25, window: float = 5.0) -> float:
+    """Wait (up to `max_wait` s) for a `window` in which other processes keep under `cores_busy` cores busy.
+
+    Returns the busy cores seen in the last window. On a shared machine this keeps a benchmark from
+    timing someone else's test run; the scripts report the figure either way.
+    """
+    deadline = time.monotonic() + max_wait
+    while True:
+        before = busy_cpu_seconds()
+        time.sleep(window)
+        busy = (busy_cpu_seconds() - before) / window
+        if busy < cores_busy or time.monotonic() >= deadline:
+            return busy
+
+
 def median(values: Sequence[float]) -> float:
     return float(statistics.median(values))
 

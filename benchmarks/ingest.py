@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import REPO, cores, machine, median, photo_folder, write_section
+from _common import REPO, busy_cpu_seconds, cores, machine, median, photo_folder, wait_for_quiet, write_section
 
 MODEL, WEIGHTS = "ViT-B-32", "none"
 CHROMA_BATCH = 16  # uris per collection.add call on Chroma's path (one call with all would hold every full image)
@@ -111,7 +111,8 @@ STAGES = {"chroma": stage_chroma, "bound": stage_bound}
 # -- driver ---------------------------------------------------------------------------------------------------
 def run_stage(name: str, folder: Path) -> dict[str, Any]:
     out = _child([sys.executable, __file__, "--stage", name, "--folder", str(folder)])
-    return {**json.loads(out["stdout"].strip().splitlines()[-1]), "peak_rss_mb": out["peak_rss_mb"]}
+    return {**json.loads(out["stdout"].strip().splitlines()[-1]), "peak_rss_mb": out["peak_rss_mb"],
+            "others": out["others"]}
 
 
 def run_ours(folder: Path, extra: list[str]) -> dict[str, Any]:
@@ -124,12 +125,13 @@ def run_ours(folder: Path, extra: list[str]) -> dict[str, Any]:
     if report["failed"] or report["encoded"] != len(list(folder.glob("*.jpg"))):
         raise SystemExit(f"ingest did not encode every file: {report}")
     return {"images_per_second": report["images_per_second"], "seconds": report["seconds"],
-            "peak_rss_mb": out["peak_rss_mb"]}
+            "peak_rss_mb": out["peak_rss_mb"], "others": out["others"]}
 
 
 def _child(cmd: list[str]) -> dict[str, Any]:
     """Run `cmd`, return its stdout and its own peak RSS (os.wait4 gives that child's rusage alone)."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "ANONYMIZED_TELEMETRY": "False", "HF_HUB_OFFLINE": "1"}
+    busy, start = busy_cpu_seconds(), time.perf_counter()
     with tempfile.TemporaryFile() as stdout:
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=stdout, stderr=subprocess.PIPE, text=True)
         assert proc.stderr is not None
@@ -140,27 +142,44 @@ def _child(cmd: list[str]) -> dict[str, Any]:
         text = stdout.read().decode()
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err[-3000:]}")
-    return {"stdout": text, "peak_rss_mb": usage.ru_maxrss / 1024}  # ru_maxrss is in KiB on Linux
+    others = (busy_cpu_seconds() - busy - usage.ru_utime - usage.ru_stime) / (time.perf_counter() - start)
+    # ru_maxrss is in KiB on Linux; `others`: cores' worth of CPU used by other processes meanwhile.
+    return {"stdout": text, "peak_rss_mb": usage.ru_maxrss / 1024, "others": max(0.0, others)}
 
 
-def measure(n: int, repeats: int, extra: list[str]) -> dict[str, Any]:
+def measure(n: int, repeats: int, extra: list[str], wait_quiet: float = 0.0,
+            max_others: float | None = None, max_tries: int = 3) -> dict[str, Any]:
+    """`repeats` runs; with `max_others`, a run during which other processes used more cores than that is
+    discarded and redone (at most `max_tries` times per run; the last try is kept whatever it saw)."""
     folder, half = photo_folder(n), photo_folder(max(1, n // 2))
-    runs = []
-    for r in range(repeats):
+    runs: list[dict[str, Any]] = []
+    discarded = 0
+    while len(runs) < repeats:
+        r = len(runs)
+        if wait_quiet:
+            print(f"waiting up to {wait_quiet:.0f}s for a quiet machine ...", flush=True)
+            print(f"  others keep {wait_for_quiet(wait_quiet):.2f} cores busy", flush=True)
         load = os.getloadavg()[0]
         chroma, bound, ours = run_stage("chroma", folder), run_stage("bound", folder), run_ours(folder, extra)
         small = run_ours(half, extra)
-        run = {"load": load, "chroma": chroma, "bound": bound, "ours": ours, "rss_half_mb": small["peak_rss_mb"],
+        others = max(chroma["others"], bound["others"], ours["others"])
+        run = {"load": load, "others": others, "chroma": chroma, "bound": bound, "ours": ours,
+               "rss_half_mb": small["peak_rss_mb"],
                "vs_chroma": ours["images_per_second"] / chroma["images_per_second"],
                "of_bound": ours["images_per_second"] / bound["images_per_second"]}
+        if max_others is not None and others > max_others and discarded < max_tries * repeats:
+            discarded += 1
+            print(f"run {r + 1} discarded: other processes used {others:.2f} cores (> {max_others})", flush=True)
+            continue
         runs.append(run)
-        print(f"run {r + 1}/{repeats} (load {load:.2f}): chroma {chroma['images_per_second']:.2f} img/s, "
+        print(f"run {r + 1}/{repeats} (load {load:.2f}, others used up to {others:.2f} cores): "
+              f"chroma {chroma['images_per_second']:.2f} img/s, "
               f"bound {bound['images_per_second']:.2f} img/s (decode {1000 * bound['decode_cpu_s']:.1f} + "
               f"model {1000 * bound['encode_cpu_s']:.1f} CPU-ms/img, {bound['best_model_config']}), "
               f"ours {ours['images_per_second']:.2f} img/s -> {run['vs_chroma']:.2f}x chroma, "
               f"{run['of_bound']:.2f} of bound; peak RSS {small['peak_rss_mb']:.0f} MB (N={n // 2}) / "
               f"{ours['peak_rss_mb']:.0f} MB (N={n})", flush=True)
-    return {"n": n, "runs": runs}
+    return {"n": n, "runs": runs, "discarded": discarded}
 
 
 def summary(result: dict[str, Any]) -> dict[str, float]:
@@ -181,6 +200,7 @@ def summary(result: dict[str, Any]) -> dict[str, float]:
         "rss_full": med(lambda r: r["ours"]["peak_rss_mb"]),
         "rss_chroma": med(lambda r: r["chroma"]["peak_rss_mb"]),
         "load": med(lambda r: r["load"]),
+        "others": med(lambda r: r["others"]),
     }
 
 
@@ -188,7 +208,8 @@ def table(result: dict[str, Any], s: dict[str, float], note: str) -> str:
     n, k = result["n"], len(result["runs"])
     return "\n".join([
         f"Machine: {machine()}. N = {n} generated 12-MP JPEGs (~3 MB each), ViT-B-32 (random weights), "
-        f"medians of {k} runs (load average at their starts: median {s['load']:.2f}). {note}".rstrip(),
+        f"medians of {k} runs; other processes used {s['others']:.2f} cores meanwhile (median of each run's "
+        f"busiest stage; {result.get('discarded', 0)} busier runs discarded). {note}".rstrip(),
         "",
         "| path | images/s | ratio |",
         "| --- | ---: | ---: |",
@@ -212,6 +233,10 @@ def main() -> int:
     p.add_argument("--note", default="", help="a sentence added to the README table (e.g. what else was running)")
     p.add_argument("--ingest-args", default="", help="extra flags for `multimodal ingest` (e.g. '--batch-size 32')")
     p.add_argument("--json", metavar="FILE", help="also write every measurement to FILE")
+    p.add_argument("--max-others", type=float, metavar="CORES",
+                   help="redo a run during which other processes used more than CORES cores (up to 3 times each)")
+    p.add_argument("--wait-quiet", type=float, default=0.0, metavar="S",
+                   help="before each repeat, wait up to S seconds for other processes to go quiet")
     p.add_argument("--stage", choices=sorted(STAGES), help=argparse.SUPPRESS)
     p.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -219,7 +244,7 @@ def main() -> int:
         print(json.dumps(STAGES[args.stage](args.folder)))
         return 0
     print(f"machine: {machine()}", flush=True)
-    result = measure(args.n, args.repeats, args.ingest_args.split())
+    result = measure(args.n, args.repeats, args.ingest_args.split(), args.wait_quiet, args.max_others)
     s = summary(result)
     text = table(result, s, args.note)
     print(text)

@@ -27,7 +27,7 @@ from multimodal.encoder import Encoder
 from multimodal.errors import ConfigError, ImageLoadError, NotFoundError
 from multimodal.images import LoadedImage, file_digest, load_image, walk_images
 from multimodal.locking import ingest_lock
-from multimodal.pipeline import default_workers, ordered_map
+from multimodal.pipeline import DECODE_NICE, default_workers, ordered_map
 from multimodal.store import CAPTION, IMAGE, Record, Store
 
 ProgressFn = Callable[[int, int], None]  # (files done, files to process)
@@ -220,7 +220,7 @@ class _Run:
     def _read(self, todo: list[_Work]) -> Iterator[tuple[_Work, _Loaded | ImageLoadError]]:
         workers = self.settings.workers or default_workers()
         in_flight = max(4 * workers, 2 * self.settings.batch_size)  # bounded: memory stays flat
-        return ordered_map(self._load_one, todo, workers=workers, in_flight=in_flight)
+        return ordered_map(self._load_one, todo, workers=workers, in_flight=in_flight, nice=DECODE_NICE)
 
     def _load_one(self, work: _Work) -> _Loaded | ImageLoadError:
         try:

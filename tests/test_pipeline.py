@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -11,7 +14,7 @@ from PIL import Image
 
 from multimodal.errors import ImageLoadError
 from multimodal.images import load_image
-from multimodal.pipeline import default_workers, ordered_map
+from multimodal.pipeline import DECODE_NICE, default_workers, ordered_map, thread_nice
 
 
 def test_results_come_back_in_input_order_even_when_later_items_finish_first() -> None:
@@ -116,3 +119,39 @@ def test_draft_decoding_leaves_non_jpeg_images_at_full_size(tmp_path: Path) -> N
     path = tmp_path / "big.png"
     Image.new("RGB", (1200, 900), (1, 2, 3)).save(path)
     assert load_image(path, max_pixels=10**9, min_side=224).image.size == (1200, 900)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priority is a Linux feature")
+def test_decoding_threads_run_at_lower_priority_and_the_caller_keeps_its_own() -> None:
+    before = thread_nice()
+    seen = [r for _, r in ordered_map(lambda _: thread_nice(), range(6), workers=2, in_flight=3, nice=DECODE_NICE)]
+    assert set(seen) == {min(19, before + DECODE_NICE)}
+    assert thread_nice() == before  # the encoder's thread (the caller) is untouched
+
+
+def test_ingest_decodes_on_lowered_priority_threads(index, photo_folder: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import multimodal.ingest as ingest_module
+
+    calls: list[int] = []
+    real = ingest_module.ordered_map
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs.get("nice", 0))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ingest_module, "ordered_map", spy)
+    index.ingest(photo_folder)
+    assert calls == [DECODE_NICE]
+
+
+def test_importing_the_package_makes_openmp_threads_wait_passively_unless_the_user_chose(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import multimodal
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    importlib.reload(multimodal)
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    importlib.reload(multimodal)
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
