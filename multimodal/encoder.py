@@ -93,6 +93,9 @@ class ClipEncoder:
 
     @torch.inference_mode()
     def encode_images(self, batch: torch.Tensor) -> np.ndarray:
+        if self.device.type == "cuda" and not batch.is_pinned():
+            # Page-locked memory lets the copy run as one DMA (torch caches these buffers across batches).
+            batch = batch.pin_memory()
         batch = batch.to(self.device, non_blocking=True)
         with self._amp():
             features = self.model.encode_image(batch)
