@@ -18,12 +18,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "copies), found with one nearest-neighbour query per image; byte-identical files are listed apart. "
         "Uses only stored vectors: no model is loaded.")
     p.add_argument("--threshold", type=float, metavar="T", help="cosine similarity that counts as a duplicate "
-                   "(default: relative to the collection, see --relative)")
+                   "(default: relative to each image's neighbourhood, see --relative)")
     p.add_argument("--relative", type=float, default=DEFAULT_RELATIVE, metavar="R",
-                   help="without --threshold: T = baseline + R * (1 - baseline), where baseline is the mean "
-                   f"similarity of two random images here (default {DEFAULT_RELATIVE}, chosen by measurement)")
+                   help="without --threshold, a neighbour is a copy when its similarity >= ref + R * (1 - ref), ref "
+                   "being the similarity of the image's K-th nearest other image (default "
+                   f"{DEFAULT_RELATIVE}, chosen by measurement; higher = stricter)")
     p.add_argument("--neighbours", type=int, default=DEFAULT_NEIGHBOURS, metavar="K",
-                   help=f"neighbours compared per image (default {DEFAULT_NEIGHBOURS})")
+                   help=f"neighbours compared per image (default {DEFAULT_NEIGHBOURS}); raise it for bursts of "
+                   "more near-identical shots than K")
     p.add_argument("--folder", help="only images in this folder (and below)")
     p.add_argument("--exact", action="store_true", help="only byte-identical groups")
     p.add_argument("--json", action="store_true", help="print [[path, path, ...], ...]: the near groups, "
@@ -50,9 +52,9 @@ def _print(report: DuplicateReport, exact_only: bool) -> None:
         print("\n".join(group.paths), end="\n\n")
     if exact_only:
         return
-    how = f", baseline {report.baseline:.3f}" if report.baseline is not None else ""
-    print(f"# {len(report.near)} groups of near duplicates (similarity >= {report.threshold:.3f}{how}) "
-          f"among {report.images} images")
+    how = (f"similarity >= {report.threshold:.3f}" if report.threshold is not None else
+           f"relative {report.relative} to each neighbourhood: similarity >= {report.typical_threshold:.3f} typically")
+    print(f"# {len(report.near)} groups of near duplicates ({how}) among {report.images} images")
     for group in report.near:
         print(f"# weakest link {group.similarity:.3f}")
         print("\n".join(group.paths), end="\n\n")
