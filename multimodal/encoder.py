@@ -114,8 +114,8 @@ class ClipEncoder:
         return contextlib.nullcontext()
 
 
-def load_encoder(model: str, pretrained: str | None, device: str = "auto") -> ClipEncoder:
-    """Build an open_clip model for `model` + `pretrained` on `device`.
+def load_encoder(model: str, pretrained: str | None, device: str = "auto", seed: int = RANDOM_SEED) -> ClipEncoder:
+    """Build an open_clip model for `model` + `pretrained` on `device` (`seed`: random weights' seed).
 
     Raises:
         WeightsUnavailableError: the weights are neither on disk nor downloadable; one line names the fixes.
@@ -129,7 +129,7 @@ def load_encoder(model: str, pretrained: str | None, device: str = "auto") -> Cl
     kwargs = _weights_kwargs(spec, open_clip)
     try:
         with _quiet_open_clip(), torch.random.fork_rng(devices=[]):
-            torch.manual_seed(RANDOM_SEED)
+            torch.manual_seed(seed)
             clip, _, preprocess = open_clip.create_model_and_transforms(**kwargs)
     except (FileNotFoundError, OSError, RuntimeError) as e:
         if isinstance(e, RuntimeError) and "download" not in str(e).lower():

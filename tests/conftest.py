@@ -13,7 +13,9 @@ from multimodal.config import Settings
 from multimodal.index import Index
 from tests.fixtures.fake_encoder import FakeEncoder
 
-pytest_plugins = ["tests.fixtures.chroma_server", "tests.fixtures.ingest_runs"]  # real server, CLI ingest runs
+pytest_plugins = [  # real server, CLI ingest runs, the tiny model trained once per run
+    "tests.fixtures.chroma_server", "tests.fixtures.ingest_runs", "tests.fixtures.tiny_model",
+]
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ["ANONYMIZED_TELEMETRY"] = "False"

@@ -1,0 +1,101 @@
+"""`multimodal eval DATA`: Recall@K both ways, zero-shot accuracy for class subfolders, ANN recall of an index."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from typing import Any
+
+from multimodal.cli.common import add_index_options, add_model_options, print_json, settings_from
+from multimodal.encoder import load_encoder
+from multimodal.errors import ConfigError
+from multimodal.evaluate import DEFAULT_TEMPLATES, EvalReport, ann_recall, evaluate_folder
+from multimodal.index import Index, resolve_model
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "eval", help="measure a model on a captioned folder (Recall@K, zero-shot) and an index's ANN recall",
+        description="Text→image and image→text Recall@1/5/10 on DATA's captioned images; zero-shot accuracy "
+        "when DATA's subfolders are class names; with --index/--chroma-url (or --ann), the recall@10 of the "
+        "Chroma index against exact search. The model is --model, else the index's.",
+    )
+    p.add_argument("data", nargs="?", help="captioned folder (optional with --ann)")
+    p.add_argument("--template", action="append", metavar="TEXT",
+                   help=f"zero-shot prompt with {{label}} (repeatable; default {DEFAULT_TEMPLATES[0]!r})")
+    p.add_argument("--ann", action="store_true", help="also measure the index's ANN recall@10 (implied by "
+                   "--index or --chroma-url)")
+    p.add_argument("--batch-size", type=int, metavar="N", help="images per forward pass (default 16)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    add_index_options(p)
+    add_model_options(p)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from(args, batch_size=args.batch_size)
+    want_ann = args.ann or bool(args.index or args.chroma_url)
+    if not args.data and not want_ann:
+        raise ConfigError("give a captioned folder to evaluate, or --ann / --index DIR to measure an index")
+    # Without an index to measure, a --model is loaded directly: no index folder is created as a side effect.
+    index = Index.open(settings) if want_ann or not settings.model else None
+    report = EvalReport(None)
+    if args.data:
+        if index is not None:
+            encoder = index.encoder
+        else:
+            spec = resolve_model(settings, None)
+            encoder = load_encoder(spec.model, spec.pretrained or None, settings.device)
+        bar = _Bar(disabled=args.quiet)
+        try:
+            report = evaluate_folder(args.data, encoder, templates=args.template or DEFAULT_TEMPLATES,
+                                     batch_size=settings.batch_size, workers=settings.workers, progress=bar.update)
+        finally:
+            bar.close()
+    if index is not None and want_ann:
+        report = replace(report, ann=ann_recall(index.store))
+    if args.json:
+        print_json(report.to_dict())
+    else:
+        _print(report)
+    return 0
+
+
+def _print(report: EvalReport) -> None:
+    if report.retrieval:
+        r = report.retrieval
+        print(f"{r.images} images, {r.texts} distinct captions")
+        for name, scores in (("text → image", r.text_to_image), ("image → text", r.image_to_text)):
+            print(f"  {name}:  " + "  ".join(f"R@{k} {v:.3f}" for k, v in scores.items()))
+    if report.zero_shot:
+        z = report.zero_shot
+        print(f"zero-shot accuracy {z.accuracy:.3f} over {len(z.per_class)} classes ({z.images} images)")
+        for label, accuracy in z.per_class.items():
+            print(f"  {label}: {accuracy:.3f}")
+    if report.ann:
+        a = report.ann
+        print(f"index ANN recall@{a.k} {a.recall:.3f} ({a.queries} queries over {a.vectors} images)")
+    for line in report.skipped:
+        print(f"  skipped {line}", file=sys.stderr)
+
+
+class _Bar:
+    def __init__(self, disabled: bool) -> None:
+        self.disabled = disabled or not sys.stderr.isatty()
+        self.bar: Any = None
+
+    def update(self, done: int, total: int) -> None:
+        if self.disabled:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="img", desc="encoding", leave=False, file=sys.stderr)
+        self.bar.n = done
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

@@ -1,0 +1,129 @@
+"""`multimodal train DATA --out MODEL_DIR`: contrastive training or fine-tuning on a captioned folder."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from multimodal.cli.common import print_json
+from multimodal.evaluate import RetrievalScores
+from multimodal.train import EpochReport, StepInfo, TrainConfig, train
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "train", help="train or fine-tune a model on captioned images",
+        description="Contrastive training (open_clip's ClipLoss) on DATA's image-caption pairs. Writes an "
+        "open_clip model folder to --out; use it anywhere with --model local-dir:OUT. Rerunning the same "
+        "command resumes after the last finished epoch.",
+    )
+    p.add_argument("data", help="captioned folder (.txt sidecars, captions.csv or captions.jsonl)")
+    p.add_argument("--out", required=True, metavar="DIR", help="model folder to write (and resume from)")
+    p.add_argument("--model", default="mm-tiny", metavar="ARCH",
+                   help="architecture to train from scratch (default mm-tiny), or the model to fine-tune: "
+                   "an open_clip name with --pretrained, local-dir:PATH or hf-hub:ORG/REPO")
+    p.add_argument("--pretrained", metavar="WEIGHTS", help="starting weights: open_clip tag or checkpoint file "
+                   "(default: none, i.e. from scratch)")
+    p.add_argument("--config", metavar="JSON", help="an architecture as an open_clip model config file")
+    p.add_argument("--epochs", type=int, help="passes over the data (default 10, unless --minutes is given)")
+    p.add_argument("--minutes", type=float, help="stop after this much training time (the schedule follows it)")
+    p.add_argument("--batch-size", type=int, default=64, help="pairs per step (default 64)")
+    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (default 2e-3; try 1e-5 to fine-tune "
+                   "a large pretrained model)")
+    p.add_argument("--weight-decay", type=float, default=0.1, help="AdamW weight decay (default 0.1)")
+    p.add_argument("--seed", type=int, default=0, help="fixes initial weights, data order and augmentation")
+    p.add_argument("--val-fraction", type=float, default=0.1, help="share of DATA held out for the per-epoch "
+                   "Recall@K (default 0.1; 0 = none)")
+    p.add_argument("--eval-data", metavar="DIR", help="another captioned folder scored after every epoch")
+    p.add_argument("--restart", action="store_true", help="ignore a checkpoint in --out and start over")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    p.add_argument("--workers", type=int, default=0, help="image-decoding threads (default: one per core)")
+    p.add_argument("--json", action="store_true", help="print the per-epoch results as JSON at the end")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    config = TrainConfig(
+        data=Path(args.data).expanduser(), out=Path(args.out).expanduser(), model=args.model,
+        pretrained=args.pretrained, config=Path(args.config).expanduser() if args.config else None,
+        epochs=args.epochs, minutes=args.minutes, batch_size=args.batch_size, lr=args.lr,
+        weight_decay=args.weight_decay, seed=args.seed, val_fraction=args.val_fraction,
+        eval_data=Path(args.eval_data).expanduser() if args.eval_data else None, device=args.device,
+        workers=args.workers, restart=args.restart,
+    )
+    bars = _Bars(disabled=args.quiet)
+    try:
+        report = train(config, on_step=bars.step, on_epoch=bars.epoch, on_load=bars.load)
+    finally:
+        bars.close()
+    if report.resumed_from:
+        print(f"resumed after epoch {report.resumed_from}", file=sys.stderr)
+    for line in report.skipped:
+        print(f"  skipped {line}", file=sys.stderr)
+    if args.json:
+        print_json({"out": str(report.out), "pairs": report.pairs, "resumed_from": report.resumed_from,
+                    "epochs": [e.to_dict() for e in report.epochs]})
+    else:
+        print(f"model written to {report.out}; use it with --model local-dir:{report.out.absolute()}",
+              file=sys.stderr)
+    return 0
+
+
+class _Bars:
+    """A tqdm bar per epoch (loss, images/s) and one summary line per epoch with the validation Recall@K."""
+
+    def __init__(self, disabled: bool) -> None:
+        self.disabled = disabled
+        self.bar: Any = None
+        self.epoch_no = 0
+
+    def load(self, done: int, total: int) -> None:
+        self._bar_for("reading images", total, "img")
+        if self.bar is not None:
+            self.bar.n = done
+            self.bar.refresh()
+            if done == total:
+                self._close_bar()
+
+    def step(self, info: StepInfo) -> None:
+        if info.epoch != self.epoch_no:
+            self._close_bar()
+            self.epoch_no = info.epoch
+        self._bar_for(f"epoch {info.epoch}", info.steps, "step")
+        if self.bar is not None:
+            self.bar.set_postfix(loss=f"{info.loss:.3f}", img_s=f"{info.images_per_second:.0f}", refresh=False)
+            self.bar.update(1)
+
+    def epoch(self, report: EpochReport) -> None:
+        self._close_bar()
+        parts = [f"epoch {report.epoch}: loss {report.loss:.3f}", f"{report.images_per_second:.0f} img/s",
+                 f"{report.seconds:.0f}s"]
+        if report.val:
+            parts.append("val " + _recall(report.val))
+        if report.eval:
+            parts.append("eval " + _recall(report.eval))
+        print(", ".join(parts), file=sys.stderr)
+
+    def _bar_for(self, desc: str, total: int, unit: str) -> None:
+        if self.disabled or self.bar is not None:
+            return
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, desc=desc, unit=unit, leave=False, dynamic_ncols=True, file=sys.stderr)
+
+    def _close_bar(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def close(self) -> None:
+        self._close_bar()
+
+
+def _recall(scores: RetrievalScores) -> str:
+    t2i = " ".join(f"R@{k} {v:.2f}" for k, v in scores.text_to_image.items())
+    i2t = " ".join(f"R@{k} {v:.2f}" for k, v in scores.image_to_text.items())
+    return f"text→image {t2i} | image→text {i2t}"

@@ -1,0 +1,256 @@
+"""Measure an embedding space: retrieval Recall@K, zero-shot accuracy, and the index's ANN recall.
+
+Recall@K, text → image: each distinct caption is a query; it scores 1 if any image carrying that exact
+caption is among the K nearest images. Image → text: each image is a query over the distinct captions;
+it scores 1 if one of its own captions is among the K nearest. (With unique captions this is the usual
+CLIP retrieval benchmark; identical captions on several images all count as right answers.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from multimodal.captions import Captions
+from multimodal.encoder import Encoder
+from multimodal.errors import ConfigError, ImageLoadError, NotFoundError
+from multimodal.images import load_image, walk_images
+from multimodal.pipeline import default_workers, ordered_map
+from multimodal.store import CAPTION, IMAGE, Store
+
+KS = (1, 5, 10)
+DEFAULT_TEMPLATES = ("a photo of a {label}",)
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class CaptionedSet:
+    """Images with their captions; `labels` are class names when every image sits in a class subfolder."""
+
+    paths: list[Path]
+    captions: list[list[str]]
+    labels: list[str] | None = None
+    failed: list[ImageLoadError] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+@dataclass(frozen=True)
+class RetrievalScores:
+    """Recall@K both ways; keys of the dicts are K."""
+
+    text_to_image: dict[int, float]
+    image_to_text: dict[int, float]
+    images: int
+    texts: int  # distinct captions
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text_to_image": {f"R@{k}": round(v, 4) for k, v in self.text_to_image.items()},
+            "image_to_text": {f"R@{k}": round(v, 4) for k, v in self.image_to_text.items()},
+            "n": self.images,
+            "n_texts": self.texts,
+        }
+
+
+@dataclass(frozen=True)
+class ZeroShotScores:
+    """Share of images whose nearest class prompt is their own subfolder's name."""
+
+    accuracy: float
+    images: int
+    per_class: dict[str, float]
+    templates: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"accuracy": round(self.accuracy, 4), "n": self.images, "classes": len(self.per_class),
+                "per_class": {k: round(v, 4) for k, v in self.per_class.items()}, "templates": list(self.templates)}
+
+
+@dataclass(frozen=True)
+class AnnScores:
+    """How many of the exact top-k neighbours the Chroma (HNSW) index returns, averaged over queries."""
+
+    recall: float
+    k: int
+    queries: int
+    vectors: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f"recall@{self.k}": round(self.recall, 4), "queries": self.queries, "vectors": self.vectors}
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    retrieval: RetrievalScores | None
+    zero_shot: ZeroShotScores | None = None
+    ann: AnnScores | None = None
+    skipped: list[str] = field(default_factory=list)  # "path: reason" of images that could not be read
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = self.retrieval.to_dict() if self.retrieval else {}
+        if self.zero_shot:
+            data["zero_shot"] = self.zero_shot.to_dict()
+        if self.ann:
+            data["ann"] = self.ann.to_dict()
+        if self.skipped:
+            data["skipped"] = self.skipped
+        return data
+
+
+# -- data ------------------------------------------------------------------------------------------
+def load_captioned(root: str | Path) -> CaptionedSet:
+    """The images under `root` that have at least one caption (sidecar or table), in a stable order."""
+    root = Path(root).expanduser().absolute()
+    if not root.is_dir():
+        raise NotFoundError(f"{root} is not a folder")
+    table = Captions.load(root)
+    paths, captions = [], []
+    for path in walk_images(root):
+        found = table.for_image(path)
+        if found:
+            paths.append(path)
+            captions.append(found)
+    return CaptionedSet(paths, captions, _class_labels(root, paths))
+
+
+def _class_labels(root: Path, paths: list[Path]) -> list[str] | None:
+    """Subfolder names, when every image sits directly in one of at least two subfolders."""
+    parents = [p.relative_to(root).parent for p in paths]
+    if not parents or any(len(p.parts) != 1 for p in parents) or len({p.parts[0] for p in parents}) < 2:
+        return None
+    return [p.parts[0].replace("_", " ") for p in parents]
+
+
+# -- metrics ---------------------------------------------------------------------------------------
+def recall_at_k(queries: np.ndarray, items: np.ndarray, relevant: Sequence[set[int]],
+                ks: Sequence[int] = KS) -> dict[int, float]:
+    """Share of queries with at least one relevant item among their k nearest (by dot product)."""
+    if len(queries) == 0:
+        return {k: 0.0 for k in ks}
+    scores = queries @ items.T
+    # Rank of the best relevant item = how many items score strictly higher than it.
+    best = np.array([scores[q, sorted(rel)].max() if rel else -np.inf for q, rel in enumerate(relevant)])
+    rank = (scores > best[:, None]).sum(axis=1)
+    return {k: float(np.mean(rank < k)) for k in ks}
+
+
+def retrieval_scores(image_vectors: np.ndarray, captions: Sequence[Sequence[str]], text_vectors: np.ndarray,
+                     texts: Sequence[str], ks: Sequence[int] = KS) -> RetrievalScores:
+    """Recall@K both ways, given image vectors, each image's captions, and vectors for the distinct `texts`."""
+    where = {t: n for n, t in enumerate(texts)}
+    images_of: list[set[int]] = [set() for _ in texts]
+    for i, caps in enumerate(captions):
+        for c in caps:
+            images_of[where[c]].add(i)
+    texts_of = [{where[c] for c in caps} for caps in captions]
+    return RetrievalScores(
+        text_to_image=recall_at_k(text_vectors, image_vectors, images_of, ks),
+        image_to_text=recall_at_k(image_vectors, text_vectors, texts_of, ks),
+        images=len(image_vectors), texts=len(texts),
+    )
+
+
+# -- encoding --------------------------------------------------------------------------------------
+def encode_images(encoder: Encoder, paths: Sequence[Path], *, batch_size: int = 32, workers: int = 0,
+                  max_pixels: int = 180_000_000, progress: ProgressFn | None = None,
+                  ) -> tuple[np.ndarray, list[int], list[ImageLoadError]]:
+    """Vectors of the images that load, the indexes (into `paths`) they belong to, and the failures."""
+    def prepare(path: Path) -> torch.Tensor | ImageLoadError:
+        try:
+            return encoder.preprocess(load_image(path, max_pixels=max_pixels, min_side=encoder.image_size).image)
+        except ImageLoadError as e:
+            return e
+
+    vectors, kept, failed, batch = [], [], [], []
+    stream = ordered_map(prepare, list(paths), workers=workers or default_workers(), in_flight=max(64, 2 * batch_size))
+    for n, (_, result) in enumerate(stream):
+        done = n + 1
+        if isinstance(result, ImageLoadError):
+            failed.append(result)
+        else:
+            batch.append(result)
+            kept.append(n)
+        if len(batch) == batch_size or (done == len(paths) and batch):
+            vectors.append(encoder.encode_images(torch.stack(batch)))
+            batch = []
+        if progress:
+            progress(done, len(paths))
+    dim = encoder.dim
+    return (np.concatenate(vectors) if vectors else np.zeros((0, dim), np.float32)), kept, failed
+
+
+def encode_texts(encoder: Encoder, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
+    chunks = [encoder.encode_texts(list(texts[i:i + batch_size])) for i in range(0, len(texts), batch_size)]
+    return np.concatenate(chunks) if chunks else np.zeros((0, encoder.dim), np.float32)
+
+
+# -- the whole evaluation --------------------------------------------------------------------------
+def evaluate_folder(root: str | Path, encoder: Encoder, *, ks: Sequence[int] = KS,
+                    templates: Sequence[str] = DEFAULT_TEMPLATES, batch_size: int = 32, workers: int = 0,
+                    progress: ProgressFn | None = None) -> EvalReport:
+    """Retrieval Recall@K on a captioned folder, plus zero-shot accuracy when its subfolders are classes.
+
+    Raises:
+        NotFoundError: `root` is not a folder.
+        ConfigError: no captioned images under `root`.
+    """
+    data = load_captioned(root)
+    if not data.paths:
+        raise ConfigError(f"no captioned images under {root}: add captions.jsonl / captions.csv or .txt sidecars")
+    vectors, kept, failed = encode_images(encoder, data.paths, batch_size=batch_size, workers=workers,
+                                          progress=progress)
+    captions = [data.captions[n] for n in kept]
+    texts = list(dict.fromkeys(c for caps in captions for c in caps))
+    retrieval = retrieval_scores(vectors, captions, encode_texts(encoder, texts), texts, ks)
+    zero_shot = None
+    if data.labels is not None:
+        zero_shot = zero_shot_scores(encoder, vectors, [data.labels[n] for n in kept], templates)
+    return EvalReport(retrieval, zero_shot, None, [f"{e.path}: {e.reason}" for e in failed])
+
+
+def zero_shot_scores(encoder: Encoder, image_vectors: np.ndarray, labels: Sequence[str],
+                     templates: Sequence[str] = DEFAULT_TEMPLATES) -> ZeroShotScores:
+    """Classify each image by its nearest class prompt (the mean of the templates' text vectors)."""
+    if not templates or any("{label}" not in t for t in templates):
+        raise ConfigError("every zero-shot template needs a {label} placeholder, e.g. 'a photo of a {label}'")
+    classes = sorted(set(labels))
+    prompts = np.stack([encode_texts(encoder, [t.format(label=c) for t in templates]).mean(axis=0)
+                        for c in classes])
+    prompts /= np.linalg.norm(prompts, axis=1, keepdims=True)
+    predicted = np.argmax(image_vectors @ prompts.T, axis=1)
+    truth = np.array([classes.index(label) for label in labels])
+    per_class = {c: float(np.mean(predicted[truth == n] == n)) for n, c in enumerate(classes)}
+    return ZeroShotScores(float(np.mean(predicted == truth)), len(labels), per_class, tuple(templates))
+
+
+def ann_recall(store: Store, k: int = 10, max_queries: int = 200, seed: int = 0) -> AnnScores:
+    """Recall@k of the store's approximate (HNSW) image search against exact search over its own vectors.
+
+    Queries are stored caption vectors (text → image, the common search) or, without captions, image vectors.
+
+    Raises:
+        EmptyIndexError: the index holds no images.
+    """
+    images = list(store.iter_records(where={"kind": IMAGE}, embeddings=True))
+    if not images:
+        store.collection  # noqa: B018 - raises EmptyIndexError with the command that fills it
+        raise ConfigError(f"the index at {store.location} holds no images to measure")
+    queries = [r.embedding for r in store.iter_records(where={"kind": CAPTION}, embeddings=True)
+               if r.embedding is not None] or [r.embedding for r in images if r.embedding is not None]
+    rng = np.random.default_rng(seed)
+    picked = rng.choice(len(queries), size=min(max_queries, len(queries)), replace=False)
+    q = np.stack([queries[i] for i in sorted(picked)]).astype(np.float32)
+    matrix = np.stack([np.asarray(r.embedding) for r in images]).astype(np.float32)
+    ids = np.array([r.id for r in images])
+    k = min(k, len(images))
+    exact = np.argsort(-(q @ matrix.T), axis=1, kind="stable")[:, :k]
+    found = store.query(q, k, where={"kind": IMAGE})
+    hits = [len(set(ids[row]) & {h.id for h in approx}) / k for row, approx in zip(exact, found, strict=True)]
+    return AnnScores(float(np.mean(hits)), k, len(q), len(images))

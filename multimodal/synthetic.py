@@ -1,0 +1,256 @@
+"""A captioned synthetic image set: coloured shapes at positions and sizes on textured backgrounds.
+
+Every image shows one shape and is captioned from its attributes ("a small red circle on the left").
+The held-out split holds colour × shape pairs that the training split never shows (e.g. red circles),
+so retrieval on it measures whether a model composes attributes rather than memorising captions.
+Everything is drawn from a seed: the same arguments write byte-identical files.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+from multimodal.errors import ConfigError
+
+DATA_VERSION = 1  # bump when the drawing or the captions change: cached demo models depend on it
+SHAPES = ("circle", "square", "triangle", "star", "cross")
+COLOURS = {  # saturated, so they stand out from the low-saturation backgrounds
+    "red": (215, 35, 35), "orange": (245, 140, 25), "yellow": (240, 215, 35),
+    "green": (40, 165, 65), "blue": (40, 85, 225), "purple": (140, 55, 190),
+}
+SIZES = ("small", "large")
+POSITIONS = ("left", "right", "top", "bottom", "center")
+Split = Literal["train", "heldout", "all"]
+CaptionStyle = Literal["full", "varied"]
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The words captions use for each attribute value; an alternative vocabulary tests domain adaptation."""
+
+    shapes: dict[str, str]
+    colours: dict[str, str]
+    sizes: dict[str, str]
+    positions: dict[str, str]  # a whole phrase: "on the left"
+
+
+VOCABULARIES = {
+    "en": Vocabulary(
+        shapes={s: s for s in SHAPES},
+        colours={c: c for c in COLOURS},
+        sizes={s: s for s in SIZES},
+        positions={"left": "on the left", "right": "on the right", "top": "at the top",
+                   "bottom": "at the bottom", "center": "in the center"},
+    ),
+    # Words the "en" captions never use: a model trained on "en" has to be fine-tuned to follow them.
+    "alt": Vocabulary(
+        shapes={"circle": "disc", "square": "block", "triangle": "wedge", "star": "asterisk", "cross": "plus"},
+        colours={"red": "crimson", "orange": "amber", "yellow": "lemon", "green": "emerald", "blue": "azure",
+                 "purple": "violet"},
+        sizes={"small": "tiny", "large": "huge"},
+        positions={"left": "near the west edge", "right": "near the east edge", "top": "near the north edge",
+                   "bottom": "near the south edge", "center": "in the middle"},
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Attributes:
+    shape: str
+    colour: str
+    size: str
+    position: str
+
+
+@dataclass(frozen=True)
+class SyntheticSet:
+    """What `generate` wrote."""
+
+    root: Path
+    images: int
+    captions: int
+    combinations: int  # distinct (shape, colour, size, position) tuples in this split
+
+
+def heldout_pairs() -> frozenset[tuple[str, str]]:
+    """(colour, shape) pairs that only the held-out split shows: one shape per colour, every shape used.
+    (Red circles, blue stars and green squares stay in training: the examples people try first.)"""
+    colours = list(COLOURS)
+    return frozenset((c, SHAPES[(2 * i + 1) % len(SHAPES)]) for i, c in enumerate(colours))
+
+
+def combinations(split: Split) -> list[Attributes]:
+    """All attribute tuples of a split, in a fixed order."""
+    held = heldout_pairs()
+    out = []
+    for shape, colour, size, position in itertools.product(SHAPES, COLOURS, SIZES, POSITIONS):
+        is_held = (colour, shape) in held
+        if split == "all" or (split == "heldout") == is_held:
+            out.append(Attributes(shape, colour, size, position))
+    return out
+
+
+def caption(attrs: Attributes, vocabulary: Vocabulary = VOCABULARIES["en"]) -> str:
+    """The full caption, e.g. "a small red circle on the left"."""
+    v = vocabulary
+    return _a(f"{v.sizes[attrs.size]} {v.colours[attrs.colour]} {v.shapes[attrs.shape]} {v.positions[attrs.position]}")
+
+
+def caption_variants(attrs: Attributes, vocabulary: Vocabulary = VOCABULARIES["en"]) -> list[str]:
+    """The full caption in other word orders ("on the left, a small red circle", "a red circle, small,
+    on the left"). Every phrasing names all four attributes, so none is a wrong match for another image
+    of the same kind, while a model trained on them learns what a word means wherever it stands, which
+    is what makes short queries ("a red circle") work."""
+    v = vocabulary
+    s, c, z, p = (v.shapes[attrs.shape], v.colours[attrs.colour], v.sizes[attrs.size], v.positions[attrs.position])
+    return [f"{p}, {_a(f'{z} {c} {s}')}", f"{_a(f'{c} {s}')}, {z}, {p}", f"{_a(f'{z} {s} {p}')}, {c}",
+            f"a photo of {_a(f'{z} {c} {s} {p}')}"]
+
+
+def _a(phrase: str) -> str:
+    return ("an " if phrase[0] in "aeiou" else "a ") + phrase
+
+
+def generate(out: str | Path, *, split: Split = "train", per_combination: int = 1, seed: int = 0,
+             size: int = 96, vocabulary: str = "en", captions: CaptionStyle = "full",
+             class_folders: Literal["shape", "colour"] | None = None) -> SyntheticSet:
+    """Write a captioned set into `out`: JPEG images plus one `captions.jsonl` (one row per caption,
+    with the image's attributes as extra keys).
+
+    Args:
+        out: folder to write into (created; existing files with the same names are overwritten).
+        split: "train" (combinations outside the held-out pairs), "heldout" (only those), or "all".
+        per_combination: images drawn for each attribute combination (positions and sizes jitter).
+        seed: the same seed writes the same files.
+        size: image side in pixels.
+        vocabulary: "en" or "alt" (other words for every attribute).
+        captions: "full" writes one caption per image; "varied" adds the same in other word orders.
+        class_folders: put images in subfolders named after their shape (or colour), for zero-shot evaluation.
+    """
+    if vocabulary not in VOCABULARIES:
+        raise ConfigError(f"unknown vocabulary {vocabulary!r}; choose from {', '.join(VOCABULARIES)}")
+    if per_combination < 1 or size < 32:
+        raise ConfigError("per_combination must be at least 1 and size at least 32")
+    vocab = VOCABULARIES[vocabulary]
+    root = Path(out)
+    root.mkdir(parents=True, exist_ok=True)
+    combos = combinations(split)
+    rows: list[dict[str, str]] = []
+    split_code = {"train": 1, "heldout": 2, "all": 3}[split]
+    for n, (attrs, _) in enumerate(itertools.product(combos, range(per_combination))):
+        rng = np.random.default_rng([seed, split_code, n])
+        folder = getattr(attrs, class_folders) if class_folders else ""
+        rel = f"{folder}/{n:05d}.jpg" if folder else f"{n:05d}.jpg"
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        # Full-resolution colour (no 4:2:0 subsampling) keeps small shapes' colours true at a few KB a file.
+        draw_image(attrs, rng, size).save(root / rel, format="JPEG", quality=92, subsampling=0)
+        texts = [caption(attrs, vocab)]
+        if captions == "varied":
+            texts += caption_variants(attrs, vocab)
+        rows += [{"file": rel, "caption": t, **attrs.__dict__} for t in texts]
+    with open(root / "captions.jsonl", "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(row) + "\n" for row in rows)
+    return SyntheticSet(root, len(combos) * per_combination, len(rows), len(combos))
+
+
+def read_attributes(root: str | Path) -> dict[Path, Attributes]:
+    """Absolute image path -> attributes, from a generated folder's `captions.jsonl`."""
+    root = Path(root).absolute()
+    found: dict[Path, Attributes] = {}
+    for line in (root / "captions.jsonl").read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        found[root / row["file"]] = Attributes(row["shape"], row["colour"], row["size"], row["position"])
+    return found
+
+
+# -- drawing ---------------------------------------------------------------------------------------
+_SUPERSAMPLE = 3  # shapes are drawn at 3x and scaled down: smooth edges without a blur
+
+
+def draw_image(attrs: Attributes, rng: np.random.Generator, size: int) -> Image.Image:
+    """One image: a textured background and one shape, both jittered by `rng`."""
+    image = _background(rng, size)
+    radius = size * (rng.uniform(0.11, 0.14) if attrs.size == "small" else rng.uniform(0.22, 0.26))
+    cx, cy = _centre(attrs.position, radius / size, rng)
+    colour = _jitter_colour(COLOURS[attrs.colour], rng)
+    big = size * _SUPERSAMPLE
+    mask = Image.new("L", (big, big), 0)
+    points = _outline(attrs.shape, cx * big, cy * big, radius * _SUPERSAMPLE, rng.uniform(-0.3, 0.3))
+    draw = ImageDraw.Draw(mask)
+    if attrs.shape == "circle":
+        r = radius * _SUPERSAMPLE
+        draw.ellipse((cx * big - r, cy * big - r, cx * big + r, cy * big + r), fill=255)
+    else:
+        draw.polygon(points, fill=255)
+    mask = mask.resize((size, size), Image.Resampling.LANCZOS)
+    image.paste(Image.new("RGB", (size, size), colour), (0, 0), mask)
+    return image
+
+
+def _centre(position: str, r: float, rng: np.random.Generator) -> tuple[float, float]:
+    """Shape centre as a fraction of the side; the shape stays inside its region and inside the image."""
+    edge = (r + 0.03, max(r + 0.03, 0.32))  # the outer third of the image, never clipped
+    middle = (0.44, 0.56)
+    along = (max(0.36, r + 0.03), min(0.64, 0.97 - r))
+    x, y = {
+        "left": (edge, along), "right": ((1 - edge[1], 1 - edge[0]), along),
+        "top": (along, edge), "bottom": (along, (1 - edge[1], 1 - edge[0])), "center": (middle, middle),
+    }[position]
+    return float(rng.uniform(*x)), float(rng.uniform(*y))
+
+
+def _outline(shape: str, cx: float, cy: float, r: float, angle: float) -> list[tuple[float, float]]:
+    if shape == "square":
+        pts = [(math.cos(a), math.sin(a)) for a in (math.pi / 4 + k * math.pi / 2 for k in range(4))]
+        scale = r * 1.1
+    elif shape == "triangle":
+        pts = [(math.cos(a), math.sin(a)) for a in (-math.pi / 2 + k * 2 * math.pi / 3 for k in range(3))]
+        scale = r * 1.2
+    elif shape == "star":
+        pts = [((1.0 if k % 2 == 0 else 0.45) * math.cos(a), (1.0 if k % 2 == 0 else 0.45) * math.sin(a))
+               for k, a in enumerate(-math.pi / 2 + k * math.pi / 5 for k in range(10))]
+        scale = r * 1.2
+    elif shape == "cross":
+        t = 0.34
+        pts = [(-t, -1), (t, -1), (t, -t), (1, -t), (1, t), (t, t), (t, 1), (-t, 1), (-t, t), (-1, t), (-1, -t),
+               (-t, -t)]
+        scale = r
+    else:
+        return []
+    cos, sin = math.cos(angle), math.sin(angle)
+    return [(cx + scale * (x * cos - y * sin), cy + scale * (x * sin + y * cos)) for x, y in pts]
+
+
+def _jitter_colour(rgb: tuple[int, int, int], rng: np.random.Generator) -> tuple[int, int, int]:
+    """Shade and tint a little, so colour names cover a range rather than one exact value."""
+    shade = rng.uniform(0.8, 1.08)
+    return tuple(int(np.clip(c * shade + rng.normal(0, 10), 0, 255)) for c in rgb)  # type: ignore[return-value]
+
+
+def _background(rng: np.random.Generator, size: int) -> Image.Image:
+    """A low-saturation textured background: gradient, stripes or blotches, plus grain."""
+    base = rng.uniform(70, 200)
+    tint = rng.normal(0, 12, 3)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    kind = rng.integers(3)
+    if kind == 0:  # gradient at a random angle
+        a = rng.uniform(0, 2 * np.pi)
+        field = (xx * np.cos(a) + yy * np.sin(a)) * rng.uniform(30, 70)
+    elif kind == 1:  # soft stripes
+        a, freq = rng.uniform(0, np.pi), rng.uniform(4, 12)
+        field = np.sin((xx * np.cos(a) + yy * np.sin(a)) * freq * 2 * np.pi) * rng.uniform(10, 25)
+    else:  # blotches: blurred coarse noise
+        cells = Image.fromarray(rng.uniform(0, 255, (8, 8)).astype(np.uint8))
+        coarse = cells.resize((size, size), Image.Resampling.BICUBIC)
+        field = (np.asarray(coarse.filter(ImageFilter.GaussianBlur(size / 16)), np.float32) - 128) * 0.4
+    grain = rng.normal(0, rng.uniform(4, 12), (size, size, 3))
+    pixels = base + tint[None, None, :] + field[..., None] + grain
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")

@@ -1,0 +1,73 @@
+"""The synthetic captioned set: deterministic, captions true to the pixels' attributes, an honest held-out split."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from multimodal.evaluate import load_captioned
+from multimodal.synthetic import (
+    COLOURS,
+    SHAPES,
+    VOCABULARIES,
+    caption,
+    combinations,
+    generate,
+    heldout_pairs,
+    read_attributes,
+)
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_same_seed_writes_identical_files_and_another_seed_does_not(tmp_path: Path) -> None:
+    generate(tmp_path / "a", split="heldout", seed=7, size=48)
+    generate(tmp_path / "b", split="heldout", seed=7, size=48)
+    generate(tmp_path / "c", split="heldout", seed=8, size=48)
+    a, b, c = _files(tmp_path / "a"), _files(tmp_path / "b"), _files(tmp_path / "c")
+    assert a == b
+    assert a.keys() == c.keys() and a["00000.jpg"] != c["00000.jpg"]
+
+
+def test_heldout_colour_shape_pairs_never_appear_in_training(tmp_path: Path) -> None:
+    held = heldout_pairs()
+    assert {c for c, _ in held} == set(COLOURS) and {s for _, s in held} == set(SHAPES)  # every word is taught
+    generate(tmp_path / "train", split="train", size=32)
+    generate(tmp_path / "held", split="heldout", size=32)
+    train = {(a.colour, a.shape) for a in read_attributes(tmp_path / "train").values()}
+    test = {(a.colour, a.shape) for a in read_attributes(tmp_path / "held").values()}
+    assert test == set(held) and not train & test
+    assert len(combinations("train")) + len(combinations("heldout")) == len(combinations("all"))
+
+
+def test_every_caption_names_all_four_attributes_in_any_word_order(tmp_path: Path) -> None:
+    summary = generate(tmp_path, split="all", captions="varied", size=32)
+    rows = [json.loads(line) for line in (tmp_path / "captions.jsonl").read_text().splitlines()]
+    en = VOCABULARIES["en"]
+    assert summary.images == len(combinations("all")) and summary.captions == len(rows) > summary.images
+    for row in rows:
+        words = row["caption"]
+        for phrase in (en.shapes[row["shape"]], en.colours[row["colour"]], en.sizes[row["size"]],
+                       en.positions[row["position"]]):
+            assert phrase in words, (phrase, words)
+    first: dict[str, dict[str, str]] = {}
+    for row in rows:
+        first.setdefault(row["file"], row)
+    assert all(r["caption"] == caption(read_attributes(tmp_path)[tmp_path.absolute() / f]) for f, r in first.items())
+
+
+def test_alt_vocabulary_shares_no_attribute_word_with_english() -> None:
+    en, alt = VOCABULARIES["en"], VOCABULARIES["alt"]
+    for field in ("shapes", "colours", "sizes"):
+        assert not set(getattr(en, field).values()) & set(getattr(alt, field).values())
+    assert not {w for p in en.positions.values() for w in p.split()} & {"west", "east", "north", "south", "middle"}
+
+
+def test_class_folders_are_read_back_as_zero_shot_labels(tmp_path: Path) -> None:
+    generate(tmp_path, split="heldout", class_folders="shape", size=32)
+    data = load_captioned(tmp_path)
+    attrs = read_attributes(tmp_path)
+    assert data.labels is not None and len(data.labels) == len(data.paths) == len(attrs)
+    assert all(label == attrs[path].shape for label, path in zip(data.labels, data.paths, strict=True))

@@ -1,0 +1,116 @@
+"""Training: deterministic and resumable, saved in open_clip's folder format, and fine-tuning adapts the space."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from multimodal.cli.main import main
+from multimodal.encoder import load_encoder
+from multimodal.evaluate import evaluate_folder
+from multimodal.synthetic import generate
+from multimodal.train import CONFIG_FILE, STATE_FILE, WEIGHTS_FILE, TrainConfig, train
+from multimodal.training_data import Pairs, epoch_batches
+
+pytestmark = pytest.mark.clip
+
+
+@pytest.fixture(scope="module")
+def small_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("small") / "data"
+    generate(root, split="heldout", size=48, captions="varied")  # 60 images, 5 phrasings each
+    return root
+
+
+def test_batches_never_pair_a_caption_with_two_images_that_carry_it() -> None:
+    captions = [[f"kind {i % 7}", f"other words {i % 7}"] for i in range(60)]  # 7 kinds, many images each
+    pairs = Pairs([Path(f"{i}.jpg") for i in range(60)], captions, side=8)
+    batches = epoch_batches(pairs, batch_size=5, seed=1, epoch=3)
+    seen = [i for batch in batches for i, _ in batch]
+    assert len(seen) == len(set(seen)) and len(seen) >= 55  # each image at most once; few left over
+    for batch in batches:
+        for i, text in batch:
+            assert text in captions[i]
+            assert not any(text in captions[j] for j, _ in batch if j != i)
+    assert batches == epoch_batches(pairs, batch_size=5, seed=1, epoch=3)
+    assert batches != epoch_batches(pairs, batch_size=5, seed=1, epoch=4)
+
+
+def _weights(folder: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(folder / WEIGHTS_FILE))
+
+
+@pytest.mark.slow
+def test_an_interrupted_run_resumes_to_the_same_weights_as_an_uninterrupted_one(small_set: Path,
+                                                                                tmp_path: Path) -> None:
+    def config(out: str) -> TrainConfig:
+        return TrainConfig(data=small_set, out=tmp_path / out, epochs=2, batch_size=16, val_fraction=0.2,
+                           device="cpu")
+
+    whole = train(config("whole"))
+
+    def stop_after_first(report: object) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(config("parts"), on_epoch=stop_after_first)
+    resumed = train(config("parts"))
+    assert resumed.resumed_from == 1 and [e.epoch for e in resumed.epochs] == [1, 2]
+    a, b = _weights(tmp_path / "whole"), _weights(tmp_path / "parts")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert [e.loss for e in whole.epochs] == [e.loss for e in resumed.epochs]
+    start = load_encoder("mm-tiny", "none", "cpu").model.state_dict()
+    assert not torch.equal(start["text_projection"], a["text_projection"])  # it did train
+
+
+@pytest.mark.slow
+def test_train_cli_writes_a_model_folder_every_command_loads_and_refuses_another_runs_checkpoint(
+        small_set: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "model"
+    args = ["train", str(small_set), "--out", str(out), "--epochs", "1", "--batch-size", "16", "--json", "-q"]
+    assert main(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["pairs"] == 60 and [e["epoch"] for e in report["epochs"]] == [1]
+    assert set(report["epochs"][0]["val"]["text_to_image"]) == {"R@1", "R@5", "R@10"}
+    config = json.loads((out / CONFIG_FILE).read_text())
+    assert config["model_cfg"]["embed_dim"] == 64 and config["preprocess_cfg"]["size"] in ([64, 64], 64)
+    encoder = load_encoder(f"local-dir:{out}", None, "cpu")
+    assert encoder.encode_texts(["a red circle"]).shape == (1, 64)
+    assert main(args) == 0  # a rerun of a finished run: nothing to do
+    assert json.loads(capsys.readouterr().out)["resumed_from"] == 1
+    assert main([*args, "--seed", "5"]) == 2
+    assert "--restart" in capsys.readouterr().err
+    assert main([*args, "--seed", "5", "--restart"]) == 0
+
+
+@pytest.mark.slow
+def test_trained_model_round_trips_through_local_dir_with_identical_embeddings(tiny_model: Path,
+                                                                               demo_assets: object) -> None:
+    state = torch.load(tiny_model / STATE_FILE, map_location="cpu", weights_only=False)["model"]
+    in_training = load_encoder("mm-tiny", "none", "cpu")
+    in_training.model.load_state_dict(state)  # the weights as the training loop held them
+    loaded = load_encoder(f"local-dir:{tiny_model}", None, "cpu")
+    texts = ["a red circle", "a small blue star on the left"]
+    assert torch.equal(torch.from_numpy(in_training.encode_texts(texts)), torch.from_numpy(loaded.encode_texts(texts)))
+    image = Image.open(next(demo_assets.data.gallery.glob("*.jpg"))).convert("RGB")  # type: ignore[attr-defined]
+    batch_a, batch_b = in_training.preprocess(image)[None], loaded.preprocess(image)[None]
+    assert torch.equal(batch_a, batch_b)
+    assert torch.equal(torch.from_numpy(in_training.encode_images(batch_a)),
+                       torch.from_numpy(loaded.encode_images(batch_b)))
+
+
+@pytest.mark.slow
+def test_fine_tuning_on_a_new_caption_vocabulary_raises_recall_on_it(tiny_model: Path, tmp_path: Path) -> None:
+    generate(tmp_path / "alt-train", split="train", per_combination=2, vocabulary="alt", seed=11, size=64)
+    generate(tmp_path / "alt-test", split="heldout", per_combination=2, vocabulary="alt", seed=12, size=64)
+    before = evaluate_folder(tmp_path / "alt-test", load_encoder(f"local-dir:{tiny_model}", None, "cpu"))
+    train(TrainConfig(data=tmp_path / "alt-train", out=tmp_path / "tuned", model=f"local-dir:{tiny_model}",
+                      epochs=4, batch_size=64, lr=1e-3, val_fraction=0.0, device="cpu"))
+    after = evaluate_folder(tmp_path / "alt-test", load_encoder(f"local-dir:{tmp_path / 'tuned'}", None, "cpu"))
+    assert before.retrieval is not None and after.retrieval is not None
+    assert after.retrieval.text_to_image[5] >= before.retrieval.text_to_image[5] + 0.2, (before, after)
