@@ -18,6 +18,7 @@ from ui.handlers import NO_SELECTION, WELCOME, Handlers
 from ui.safety import Exposure
 from ui.service import Limits, SearchService
 from ui.thumbnails import Thumbnails
+from ui.toolkit_tabs import add_toolkit_tabs
 from ui.uploads import upload_image
 from ui.views import feedback
 
@@ -77,6 +78,8 @@ def _layout(handlers: Handlers, service: SearchService) -> tuple[gr.Markdown, gr
             status = _search_tab(handlers, service)
         with gr.Tab("Index", id="index"):
             details = _index_tab(handlers, summary, service)
+        add_toolkit_tabs(service.index, searcher=lambda: service.searcher, trusted=service.exposure.trusted,
+                         thumbs=service.thumbnails)
     return summary, details, status
 
 

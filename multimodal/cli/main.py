@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from multimodal.errors import ConfigError, MultimodalError
 
 # Each name is a module multimodal/cli/<name>.py defining add_parser(subparsers) and run(args) -> int.
-COMMANDS = ["ingest", "search", "info", "ui", "duplicates", "map", "train", "eval", "demo"]
+COMMANDS = ["ingest", "search", "info", "ui", "duplicates", "tag", "map", "probe", "train", "eval", "demo"]
 
 EXIT_FAILED = 1  # the run could not proceed (store unreachable, weights missing, ...)
 EXIT_USAGE = 2  # a flag or argument is wrong (argparse uses 2 as well)

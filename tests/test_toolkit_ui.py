@@ -1,0 +1,117 @@
+"""The toolkit's UI tabs without a browser: each action in, the values the widgets get out."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import shutil
+from pathlib import Path
+
+import gradio as gr
+import pytest
+from PIL import Image
+
+from multimodal.config import Settings
+from multimodal.index import Index
+from tests.fixtures.colour_words import ColourWordEncoder, colour_folders
+from ui.thumbnails import Thumbnails
+from ui.toolkit_tabs import Toolkit, add_toolkit_tabs
+
+
+@pytest.fixture
+def index(tmp_path: Path) -> Index:
+    root = colour_folders(tmp_path / "colours")
+    shutil.copyfile(root / "red" / "red0.png", root / "red" / "red0-copy.png")
+    Image.open(root / "blue" / "blue0.png").resize((64, 48)).save(root / "blue" / "blue0-big.png")
+    index = Index.open(Settings.resolve(index_dir=tmp_path / "idx"), encoder=ColourWordEncoder())
+    index.ingest(root)
+    return index
+
+
+@pytest.fixture
+def kit(index: Index, tmp_path: Path) -> Toolkit:
+    return Toolkit(index, thumbs=Thumbnails(tmp_path / "thumbs"))
+
+
+def test_duplicates_tab_lists_groups_and_shows_one_side_by_side(kit: Toolkit, tmp_path: Path) -> None:
+    status, picker, report = kit.duplicates(0.0, "")
+    assert "groups of near duplicates" in status and "typically" in status
+    choices = picker["choices"]
+    assert any(c.startswith("identical #1: 2 images") for c in choices)
+    near = next(c for c in choices if c.startswith("near"))
+    shown = kit.group_images(near, report)
+    assert {Path(caption.split(" · ")[0]).name for _, caption in shown} >= {"blue0.png", "blue0-big.png"}
+    assert all(Path(thumb).is_file() and Path(thumb).is_relative_to(tmp_path / "thumbs") for thumb, _ in shown)
+    assert "64×48" in " ".join(caption for _, caption in shown)
+
+
+def test_tags_tab_tags_when_trusted_and_refuses_on_a_public_ui(kit: Toolkit, index: Index) -> None:
+    assert kit.current_tags() == "The index has no tags yet."
+    table = kit.tag("red, green, blue", "a {label} photo\n", 1, 0.0)
+    assert "| red | 5 |" in table and "| blue | 5 |" in table
+    assert kit.current_tags() == "Current tags: red, green, blue"
+    with pytest.raises(gr.Error, match="public UI"):
+        Toolkit(index, trusted=False).tag("red", "", 1, 0.0)
+
+
+def test_map_tab_embeds_the_standalone_page_in_an_iframe(kit: Toolkit) -> None:
+    frame = kit.map("green\n", "tag", 100, False)
+    page = html.unescape(re.search(r'srcdoc="(.*?)" style', frame, re.S).group(1))
+    data = json.loads(re.search(r'type="application/json">(.*?)</script>', page, re.S).group(1))
+    assert len(data["x"]) == 14 and data["colourBy"] == "tag" and data["queries"][0]["label"] == "green"
+
+
+def test_probe_tab_reports_and_keeps_server_folders_for_trusted_uis(kit: Toolkit, index: Index,
+                                                                    tmp_path: Path) -> None:
+    targets = f"{tmp_path / 'colours' / 'red'},{tmp_path / 'colours' / 'blue'}"
+    text = kit.probe(targets, "warm: red, fire", "cold: blue, ice", "{word}", 1000)
+    assert "Effect size **+" in text and "1000 permutations" in text and "nearer the 'warm' words" in text
+    with pytest.raises(gr.Error, match="tag:LABEL"):
+        Toolkit(index, trusted=False).probe(targets, "warm: red", "cold: blue", "{word}", 1000)
+
+
+def test_storage_tab_names_the_form_and_measures_recall(kit: Toolkit, tmp_path: Path) -> None:
+    assert "stored as **none**: 32 numbers" in kit.storage()
+    assert "Search recall@10: **1.000**" in kit.storage(True)
+    empty = Toolkit(Index.open(Settings.resolve(index_dir=tmp_path / "empty"), encoder=ColourWordEncoder()))
+    assert "multimodal ingest" in empty.storage()
+
+
+def test_the_tabs_build_inside_an_app(index: Index) -> None:
+    with gr.Blocks() as app, gr.Tabs():
+        add_toolkit_tabs(index, trusted=False)
+    labels = {getattr(block, "label", None) for block in app.blocks.values()}
+    assert {"Duplicates", "Tags", "Map", "Bias probe", "Storage"} <= labels
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_live_app_draws_the_map_and_shows_a_duplicate_group_side_by_side(index: Index, tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.fixtures.ui_app import free_port
+    from ui import launch
+
+    running = launch(index, port=free_port(), block=False, quiet=True, thumbnail_dir=tmp_path / "thumbs")
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=shutil.which("chromium") or None)
+            page = browser.new_page()
+            page.goto(running.url)
+            page.get_by_role("tab", name="Map").click()
+            page.get_by_role("button", name="Draw the map").click()
+            frame = page.frame_locator("iframe[title='map of the embedding space']")
+            dots = frame.locator("svg#map circle[r='4']")
+            expect(dots).to_have_count(14, timeout=30_000)
+            dots.last.hover()  # drawn last, so on top (byte-identical copies share a position)
+            expect(frame.locator("#tip img")).to_have_attribute("src", re.compile("^data:image/jpeg"))
+
+            page.get_by_role("tab", name="Duplicates").click()
+            page.get_by_role("button", name="Find duplicates").click()
+            expect(page.get_by_text("groups of identical files")).to_be_visible(timeout=30_000)
+            expect(page.locator("#mm-duplicates img").first).to_be_visible(timeout=30_000)  # the first group
+            assert page.locator("#mm-duplicates img").count() >= 2
+            browser.close()
+    finally:
+        running.close()

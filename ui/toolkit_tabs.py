@@ -1,0 +1,233 @@
+"""The embedding-space toolkit in the web UI: Duplicates, Tags, Map, Bias probe and Storage tabs.
+
+`add_toolkit_tabs(index, ...)` adds them inside the app's `gr.Tabs()`. What each button does is a method
+of `Toolkit` (plain values in, plain values out, typed errors turned into `gr.Error`), so it is tested
+without a browser; the library does the work (multimodal.duplicates, tagging, space_map, probe).
+Writing to the index (tagging) and naming server folders (probe targets) need a trusted UI, as ingest does.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+from PIL import Image
+
+from multimodal.duplicates import DEFAULT_RELATIVE, DuplicateGroup, DuplicateReport, find_duplicates
+from multimodal.errors import ConfigError, MultimodalError
+from multimodal.evaluate import ann_recall
+from multimodal.index import Index
+from multimodal.map_page import COLOUR_BY, render_page
+from multimodal.probe import parse_attribute, parse_targets, run_probe
+from multimodal.search import Filters, Searcher
+from multimodal.space_map import build_map, thumbnails
+from multimodal.tagging import known_tags, parse_labels, tag_images
+from ui.thumbnails import Source, Thumbnails
+
+UI_MAP_SAMPLE = 500  # points drawn in the UI (thumbnails are made for each); the CLI goes further
+_MAX_GROUP_SHOWN = 24
+
+
+def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Library errors become a message in the page instead of a stack trace."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except MultimodalError as e:
+            raise gr.Error(str(e)) from e
+
+    return wrapper
+
+
+class Toolkit:
+    """The tabs' actions over one index. `searcher` returns the app's searcher (loaded once, under its lock)."""
+
+    def __init__(self, index: Index, searcher: Callable[[], Searcher] | None = None, trusted: bool = True,
+                 thumbs: Thumbnails | None = None) -> None:
+        self.index = index
+        self.searcher = searcher or (lambda: index.searcher)
+        self.trusted = trusted
+        self.thumbs = thumbs or Thumbnails(max_pixels=index.settings.max_pixels)
+
+    # -- duplicates ------------------------------------------------------------------------
+    @_friendly
+    def duplicates(self, threshold: float, folder: str) -> tuple[str, Any, DuplicateReport]:
+        """Status text, the group picker, and the report (kept in a State)."""
+        report = find_duplicates(self.index.store, threshold or None, where=_folder_clause(folder))
+        how = (f"similarity ≥ {report.threshold:.3f}" if report.threshold is not None else
+               f"similarity relative to each image's neighbourhood ({DEFAULT_RELATIVE}): "
+               f"≥ {report.typical_threshold:.3f} typically")
+        status = (f"**{len(report.near)}** groups of near duplicates and **{len(report.exact)}** groups of "
+                  f"identical files among {report.images} images; {how}.")
+        choices = [_group_label("near", n, g) for n, g in enumerate(report.near)]
+        choices += [_group_label("identical", n, g) for n, g in enumerate(report.exact)]
+        return status, gr.update(choices=choices, value=choices[0] if choices else None), report
+
+    def group_images(self, choice: str | None, report: DuplicateReport | None) -> list[tuple[str, str]]:
+        """The chosen group's thumbnails side by side, captioned with path, file size and dimensions."""
+        if not choice or report is None:
+            return []
+        kind, number = choice.split(" ", 2)[:2]
+        group = (report.near if kind == "near" else report.exact)[int(number.strip("#:")) - 1]
+        paths = group.paths[:_MAX_GROUP_SHOWN]
+        shown = self.thumbs.many([Source(p) for p in paths])
+        return [(str(thumb), _describe(path)) for thumb, path in zip(shown, paths, strict=True)]
+
+    # -- tags ------------------------------------------------------------------------------
+    @_friendly
+    def tag(self, labels: str, templates: str, top: float, min_score: float) -> str:
+        if not self.trusted:
+            raise ConfigError("tagging writes to the index; it is off on a public UI without a password")
+        prompts = tuple(t.strip() for t in templates.splitlines() if t.strip()) or ("a photo of a {label}",)
+        report = tag_images(self.index.store, self.searcher().encoder, parse_labels(labels), templates=prompts,
+                            top=int(top), min_score=float(min_score))
+        rows = "\n".join(f"| {label} | {report.counts.get(label, 0)} |" for label in report.labels)
+        return (f"Tagged {report.images - report.untagged} of {report.images} images in {report.seconds:.1f}s; "
+                f"search with the tag filter (`multimodal search ... --tag LABEL`).\n\n| label | images |\n|---|---|\n"
+                f"{rows}" + (f"\n| (below min score) | {report.untagged} |" if report.untagged else ""))
+
+    def current_tags(self) -> str:
+        try:
+            tags = known_tags(self.index.store)
+        except MultimodalError as e:
+            return str(e)
+        return f"Current tags: {', '.join(tags)}" if tags else "The index has no tags yet."
+
+    # -- map -------------------------------------------------------------------------------
+    @_friendly
+    def map(self, queries: str, colour_by: str, sample: float, with_thumbnails: bool) -> str:
+        space = build_map(self.index.store, sample=int(sample))
+        for text in (q.strip() for q in queries.splitlines()):
+            if text:
+                space.place(text, self.searcher().text_vector(text))
+        thumbs = thumbnails([p.path for p in space.points]) if with_thumbnails else {}
+        page = render_page(space, colour_by=colour_by, thumbnails=thumbs)
+        # An iframe keeps the page's own script and styles apart from Gradio's.
+        return (f'<iframe title="map of the embedding space" srcdoc="{html.escape(page, quote=True)}" '
+                'style="width:100%;height:82vh;border:0"></iframe>')
+
+    # -- bias probe ------------------------------------------------------------------------
+    @_friendly
+    def probe(self, targets: str, first: str, second: str, template: str, permutations: float) -> str:
+        parsed = parse_targets(targets)
+        if not self.trusted and any(t.kind == "folder" for t in parsed):
+            raise ConfigError("folders on the server cannot be named on a public UI; use tags (tag:LABEL)")
+        result = run_probe(self.index.store, self.searcher().encoder, parsed,
+                           (parse_attribute(first), parse_attribute(second)),
+                           template=template.strip() or "{word}", permutations=int(permutations))
+        (x, y), (a, b) = result.targets, result.attributes
+        return (f"**{result.sentence}**\n\n| | {x} | {y} |\n|---|---|---|\n| images | {result.sizes[0]} | "
+                f"{result.sizes[1]} |\n| mean association ({a} − {b}) | {result.mean_association[0]:+.4f} | "
+                f"{result.mean_association[1]:+.4f} |\n\nEffect size **{result.effect_size:+.3f}**, p = "
+                f"{result.p_value:.4g} (two-sided, {result.permutations} permutations). See the README's "
+                "Toolkit section for what this probe cannot tell you.")
+
+    # -- storage ---------------------------------------------------------------------------
+    def storage(self, measure: bool = False) -> str:
+        """How vectors are stored (and, when asked, the search's measured recall); errors read as text."""
+        try:
+            return self._storage(measure)
+        except MultimodalError as e:
+            return str(e)
+
+    def _storage(self, measure: bool) -> str:
+        store = self.index.store
+        store.collection  # noqa: B018 - raises EmptyIndexError with a helpful message
+        codec, dim = store.codec, store.dim()
+        stored = codec.basis.shape[0] if codec.basis is not None else dim
+        lines = [f"Vectors are stored as **{codec.name}**: {stored} numbers each (the model makes {dim}).",
+                 "The form is chosen at the first ingest (`multimodal ingest --compress float16|pcaN`)."]
+        if measure:
+            scores = ann_recall(store)
+            lines.append(f"Search recall@{scores.k}: **{scores.recall:.3f}** of the exact top {scores.k} "
+                         f"(over the stored vectors, {scores.queries} queries, {scores.vectors} images).")
+        return "\n\n".join(lines)
+
+
+def add_toolkit_tabs(index: Index, *, searcher: Callable[[], Searcher] | None = None, trusted: bool = True,
+                     thumbs: Thumbnails | None = None) -> None:
+    """Add the toolkit's tabs; call inside the app's `gr.Tabs()` block.
+
+    Args:
+        index: the index the tabs work on.
+        searcher: returns the app's searcher (so the model loads once, under the app's lock).
+        trusted: False on a public UI without a password: no tagging, no server folders.
+        thumbs: the app's thumbnail cache (its folder is one the app serves).
+    """
+    kit = Toolkit(index, searcher, trusted, thumbs)
+    private: dict[str, Any] = {"api_visibility": "private"}
+    with gr.Tab("Duplicates", id="duplicates"):
+        with gr.Row():
+            threshold = gr.Slider(0, 1, value=0, step=0.005, label="Similarity threshold",
+                                  info="0 = relative to each image's neighbourhood (measured default)")
+            folder = gr.Textbox(label="Folder", placeholder="only images under this folder")
+            find = gr.Button("Find duplicates", variant="primary")
+        status = gr.Markdown()
+        picker = gr.Dropdown(label="Group", choices=[], interactive=True)
+        side_by_side = gr.Gallery(label="Side by side", columns=4, height="auto", object_fit="contain",
+                                  elem_id="mm-duplicates")
+        report = gr.State(None)
+        find.click(kit.duplicates, [threshold, folder], [status, picker, report], **private)
+        picker.change(kit.group_images, [picker, report], side_by_side, **private)
+    with gr.Tab("Tags", id="tags"):
+        current = gr.Markdown(kit.current_tags)  # a callable value: read again at every page load
+        labels = gr.Textbox(label="Labels", placeholder="cat, dog, car", interactive=trusted)
+        templates = gr.Textbox(label="Prompt templates, one per line", value="a photo of a {label}", lines=2)
+        with gr.Row():
+            top = gr.Slider(1, 5, value=1, step=1, label="Labels per image")
+            min_score = gr.Slider(0, 0.99, value=0, step=0.01, label="Minimum score")
+        run_tag = gr.Button("Tag images", variant="primary", interactive=trusted)
+        tagged = gr.Markdown("" if trusted else "Tagging writes to the index: off on a public UI without a password.")
+        run_tag.click(kit.tag, [labels, templates, top, min_score], tagged, **private).then(
+            kit.current_tags, None, current, **private)
+    with gr.Tab("Map", id="map"):
+        with gr.Row():
+            queries = gr.Textbox(label="Queries to place (one per line)", lines=2, scale=3)
+            colour_by = gr.Radio(list(COLOUR_BY), value="folder", label="Colour by", scale=2)
+            sample = gr.Slider(10, 5000, value=UI_MAP_SAMPLE, step=10, label="Images", scale=2)
+            with_thumbs = gr.Checkbox(value=True, label="Thumbnails on hover", scale=1)
+        draw = gr.Button("Draw the map", variant="primary")
+        page = gr.HTML()
+        draw.click(kit.map, [queries, colour_by, sample, with_thumbs], page, **private)
+    with gr.Tab("Bias probe", id="probe"):
+        targets = gr.Textbox(label="Two image groups", placeholder="tag:doctor,tag:nurse  or  /photos/a,/photos/b")
+        with gr.Row():
+            first = gr.Textbox(label="Attribute words A", placeholder="pleasant: joy, love, peace")
+            second = gr.Textbox(label="Attribute words B", placeholder="unpleasant: agony, war, filth")
+        with gr.Row():
+            template = gr.Textbox(label="Template", value="{word}")
+            permutations = gr.Slider(1000, 50000, value=10000, step=1000, label="Permutations")
+        probe = gr.Button("Run the probe", variant="primary")
+        verdict = gr.Markdown()
+        probe.click(kit.probe, [targets, first, second, template, permutations], verdict, **private)
+    with gr.Tab("Storage", id="storage"):
+        storage = gr.Markdown(kit.storage)
+        measure = gr.Button("Measure search recall")
+        measure.click(lambda: kit.storage(True), None, storage, **private)
+        refresh = gr.Button("Refresh", size="sm")
+        refresh.click(kit.storage, None, storage, **private)
+
+
+def _folder_clause(folder: str) -> dict[str, Any] | None:
+    clauses = Filters(folder=folder.strip() or None).clauses()
+    return clauses[0] if clauses else None
+
+
+def _group_label(kind: str, n: int, group: DuplicateGroup) -> str:
+    first = Path(group.paths[0]).name
+    return f"{kind} #{n + 1}: {len(group.paths)} images, weakest link {group.similarity:.3f} — {first}"
+
+
+def _describe(path: str) -> str:
+    try:
+        with Image.open(path) as im:
+            size = f"{im.width}×{im.height}"
+        return f"{path} · {size} · {Path(path).stat().st_size / 1024:.0f} KB"
+    except OSError:
+        return f"{path} (unreadable now)"
