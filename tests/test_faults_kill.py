@@ -34,7 +34,7 @@ def test_kill_9_at_three_random_points_then_a_rerun_equals_a_clean_run(
     folder = shared_photos
     faulty = location(where, f"killed-{mode}")
     rng = random.Random(9)
-    points = [rng.uniform(0.1, 0.8) for _ in range(3)]  # fractions of each run's remaining files
+    points = [rng.uniform(0.1, 0.6) for _ in range(3)]  # fractions of each run's remaining files
     before = 0
     for fraction in points:
         run = Progressing.start(str(folder), *faulty, *TINY, *SLOW_BATCHES)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +42,8 @@ def test_a_server_outage_mid_ingest_is_retried_or_reported_and_a_rerun_completes
     # Down for longer than the retry budget: exit 1 with one line that says what to do.
     run = Progressing.start(str(folder), *faulty, *TINY, *SLOW_BATCHES, "--retry-seconds", "2")
     assert run.wait_for(0.3), run.stderr[-1500:]
-    server.stop()
+    with paused(run):  # the server goes down mid-run, however fast this machine is
+        server.stop()
     code, stderr = run.finish()
     assert code == 1, stderr[-1500:]
     error = [line for line in stderr.splitlines() if line.startswith("multimodal ingest: error:")]
@@ -50,7 +53,8 @@ def test_a_server_outage_mid_ingest_is_retried_or_reported_and_a_rerun_completes
     server.start()
     run = Progressing.start(str(folder), *faulty, *SLOW_BATCHES, "--retry-seconds", "60")
     assert run.wait_for(0.3), run.stderr[-1500:]
-    server.stop()
+    with paused(run):
+        server.stop()
     time.sleep(2)
     server.start()
     code, stderr = run.finish()
@@ -58,6 +62,16 @@ def test_a_server_outage_mid_ingest_is_retried_or_reported_and_a_rerun_completes
     assert "retrying" in stderr  # it did meet the outage
 
     assert_same_index(snapshot(Settings.resolve(chroma_url=server.url, collection="outage")), clean_run.snapshot)
+
+
+@contextlib.contextmanager
+def paused(run: Progressing) -> Iterator[None]:
+    """SIGSTOP the ingest for the block (it holds its place mid-run), then SIGCONT."""
+    run.proc.send_signal(signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        run.proc.send_signal(signal.SIGCONT)
 
 
 def test_queries_keep_answering_while_an_ingest_writes_to_the_same_index(
@@ -113,11 +127,8 @@ def test_a_second_ingest_of_the_same_index_is_refused_while_the_first_runs(
     here = location(where, f"twice-{mode}")
     first = Progressing.start(str(folder), *here, *TINY, *SLOW_BATCHES)
     assert first.wait_for(0.2), first.stderr[-1500:]
-    first.proc.send_signal(signal.SIGSTOP)  # frozen mid-run, holding the lock
-    try:
+    with paused(first):  # frozen mid-run, holding the lock
         second = run_cli("ingest", str(folder), *here, "--json", "-q")
-    finally:
-        first.proc.send_signal(signal.SIGCONT)
     assert second.returncode == 1
     assert second.stderr.strip().splitlines()[-1].startswith("multimodal ingest: error: another ingest")
     assert f"pid {first.proc.pid}" in second.stderr
