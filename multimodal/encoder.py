@@ -153,7 +153,11 @@ def resolve_device(device: str) -> torch.device:
 
 
 def register_model_configs() -> None:
-    """Make the architectures in multimodal/model_configs/ (e.g. mm-tiny) known to open_clip."""
+    """Make the architectures in multimodal/model_configs/ known to open_clip.
+
+    mm-tiny is the small model `multimodal train` / `demo` train; mm-vit-micro is a tiny ViT whose seeded
+    random weights still tell images apart, for plumbing tests and quick trials without weights.
+    """
     import open_clip
 
     if "mm-tiny" not in open_clip.list_models():

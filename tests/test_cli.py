@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import write_image
 
 pytestmark = [pytest.mark.clip, pytest.mark.slow]
-MODEL = ["--model", "mm-tiny", "--pretrained", "none"]  # seeded random weights: plumbing, not meaning
+MODEL = ["--model", "mm-vit-micro", "--pretrained", "none"]  # seeded random tiny ViT: plumbing, not meaning
 
 
 def cli(*args: str, index: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -52,7 +52,7 @@ def test_ingest_search_and_incremental_reruns(tmp_path: Path, photo_folder: Path
     assert (modified["updated"], modified["encoded"]) == (1, 1)
 
     info = json.loads(cli("info", "--json", index=index).stdout)
-    assert info["images"] == 5 and info["model"]["model"] == "mm-tiny"
+    assert info["images"] == 5 and info["model"]["model"] == "mm-vit-micro"
 
 
 def test_bad_files_are_listed_and_exit_code_is_zero(tmp_path: Path, photo_folder: Path) -> None:
@@ -79,4 +79,4 @@ def test_errors_are_one_line_without_traceback(tmp_path: Path, photo_folder: Pat
 
     ingest(photo_folder, index, *MODEL)
     mismatch = cli("search", "x", "--model", "ViT-B-32", index=index, check=False)
-    assert mismatch.returncode == 1 and "built with mm-tiny" in mismatch.stderr
+    assert mismatch.returncode == 1 and "built with mm-vit-micro" in mismatch.stderr

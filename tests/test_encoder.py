@@ -94,7 +94,7 @@ def test_index_refuses_a_model_whose_dimension_changed_since_ingest(tmp_path: Pa
     from multimodal.errors import ModelMismatchError
     from multimodal.index import Index
 
-    settings = Settings.resolve(index_dir=tmp_path / "idx", model="mm-tiny", pretrained="none")
+    settings = Settings.resolve(index_dir=tmp_path / "idx", model="mm-vit-micro", pretrained="none")
     index = Index.open(settings)
     index.ingest(photo_folder)
     index.store.update_metadata({"mm_dim": index.encoder.dim * 2})  # as if the config file had changed

@@ -37,7 +37,7 @@ def test_python_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ph
     assert code is not None
     write_image(tmp_path / "query.jpg", seed=7)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MULTIMODAL_MODEL", "mm-tiny")  # no weights to download here: seeded random tiny model
+    monkeypatch.setenv("MULTIMODAL_MODEL", "mm-vit-micro")  # no weights to download here: seeded random tiny ViT
     monkeypatch.setenv("MULTIMODAL_PRETRAINED", "none")
     source = code.group(1).replace("~/Pictures", str(photo_folder))
     namespace: dict = {}
