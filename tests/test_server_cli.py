@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from multimodal.cli.main import build_parser
+from multimodal.config import Settings
+from multimodal.store import IMAGE, Store
 from tests.fixtures.chroma_server import ChromaServer
 from tests.fixtures.ingest_runs import PHOTOS, TINY, CleanRun, cli_env, ingest_json, location, run_cli
-
 
 SELF_CONTAINED = {"demo"}  # builds its own embedded sample index by design, never the user's
 
@@ -62,3 +63,29 @@ def test_an_unreachable_server_is_one_line_and_exit_code_1(tmp_path: Path) -> No
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("multimodal info: error:") and "chroma run" in lines[0]
+
+
+@pytest.mark.server
+@pytest.mark.clip
+@pytest.mark.slow
+def test_toolkit_commands_read_a_server_index(clean_run: CleanRun, tmp_path: Path) -> None:
+    env = {**cli_env(), "MULTIMODAL_CHROMA_URL": clean_run.url}
+    served = ["--collection", clean_run.collection]
+    dupes = run_cli("duplicates", *served, "--json", env=env)
+    assert dupes.returncode == 0, dupes.stderr
+    groups = json.loads(dupes.stdout)
+    assert isinstance(groups, list) and all(set(g) <= set(_paths(clean_run)) for g in groups)
+
+    page = tmp_path / "map.html"
+    mapped = run_cli("map", *served, "--out", str(page), env=env)
+    assert mapped.returncode == 0 and page.stat().st_size > 0, mapped.stderr
+    assert f"{PHOTOS} of {PHOTOS} images" in mapped.stdout + mapped.stderr
+
+    evaluated = run_cli("eval", "--chroma-url", clean_run.url, *served, "--json")
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert json.loads(evaluated.stdout)["ann"]["vectors"] == PHOTOS
+
+
+def _paths(run: CleanRun) -> list[str]:
+    store = Store.open(Settings.resolve(chroma_url=run.url, collection=run.collection))
+    return [str(r.metadata["path"]) for r in store.iter_records(where={"kind": IMAGE})]
