@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from multimodal.errors import ConfigError
 DEFAULT_MODEL = "ViT-B-32"
 DEFAULT_PRETRAINED = "laion2b_s34b_b79k"
 DEFAULT_COLLECTION = "multimodal"
+_COLLECTION_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]")
 
 
 def default_data_dir() -> Path:
@@ -84,6 +86,11 @@ class Settings:
         if self.chroma_url and not self.chroma_url.startswith(("http://", "https://")):
             raise ConfigError(
                 f"--chroma-url must look like http://host:port, got {self.chroma_url!r}"
+            )
+        if not _COLLECTION_NAME.fullmatch(self.collection):
+            raise ConfigError(
+                f"--collection must be 3-512 characters of letters, digits, '.', '_' or '-', starting and ending "
+                f"with a letter or digit (Chroma's rule), got {self.collection!r}"
             )
         return self
 

@@ -32,6 +32,8 @@ def test_environment_overrides_defaults_and_flags_override_environment(monkeypat
     ({"workers": -1}, "workers"),
     ({"chroma_url": "localhost:8000"}, "http://host:port"),
     ({"colour": "red"}, "unknown setting"),
+    ({"collection": "sh"}, "3-512 characters"),
+    ({"collection": "my photos"}, "3-512 characters"),
 ])
 def test_bad_values_are_config_errors(flags: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
