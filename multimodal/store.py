@@ -169,7 +169,13 @@ class Store:
             return 0
         if kind is None:
             return int(self._call(self._collection.count))
-        return sum(1 for _ in self.iter_records(where={"kind": kind}))
+        return sum(len(self._call(self._collection.get, where={"kind": kind}, include=[], limit=_PAGE,
+                                  offset=offset)["ids"]) for offset in self._pages(kind))
+
+    def _pages(self, kind: str) -> Iterator[int]:
+        """Offsets of the pages a scan needs (count() is not filterable in Chroma; ids-only pages are cheap)."""
+        total = int(self._call(self.collection.count))
+        yield from range(0, max(total, 1), _PAGE)
 
     # -- writing ---------------------------------------------------------------------------
     def upsert(self, records: Sequence[Record]) -> None:
