@@ -102,8 +102,14 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cuda")
     p.add_argument("--batches", default="32,64,128,256")
-    p.add_argument("--json", metavar="FILE")
+    p.add_argument("--json", metavar="FILE", help="write the measurements to FILE")
+    p.add_argument("--from-json", metavar="FILE", help="only rewrite benchmarks/README.md's GPU section from FILE")
     args = p.parse_args()
+    if args.from_json:
+        from _common import write_section
+
+        write_section("gpu", table(json.loads(Path(args.from_json).read_text())))
+        return 0
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print("no CUDA GPU visible (--device cpu runs the same steps, for a dry run)", file=sys.stderr)
         return 2
@@ -133,10 +139,27 @@ def main() -> int:
     print(f"decode + preprocess of a 12-MP JPEG: {1000 * decode:.1f} CPU-ms on one core -> one GPU at "
           f"{best:.0f} img/s needs ~{best * decode:.0f} decoding cores to be kept busy", flush=True)
     print(f"total {time.perf_counter() - t0:.0f} s", flush=True)
+    result = {"device": name, "torch": torch.__version__, "accuracy": acc, "images_per_second": rates,
+              "decode_cpu_s": decode, "ok": ok}
+    print(table(result))
     if args.json:
-        Path(args.json).write_text(json.dumps({"accuracy": acc, "images_per_second": rates,
-                                               "decode_cpu_s": decode, "ok": ok}, indent=1))
+        Path(args.json).write_text(json.dumps(result, indent=1))
     return 0 if ok else 1
+
+
+def table(result: dict) -> str:
+    """The README section: accuracy verdict and images/s per configuration."""
+    acc, rates = result["accuracy"], result["images_per_second"]
+    best = max(rates.values())
+    lines = [f"{result['device']}, torch {result['torch']}, ViT-B-32 (random weights). fp16 autocast vs float32 on "
+             f"64 photos: min cosine **{acc['min_cosine']:.5f}** (mean {acc['mean_cosine']:.5f}; required ≥ "
+             f"{MIN_COSINE}): {'pass' if result['ok'] else 'FAIL'}.", "",
+             "| encoder configuration (host tensor in, unit vectors out) | images/s |", "| --- | ---: |"]
+    lines += [f"| {key} | {rate:.0f} |" for key, rate in rates.items()]
+    lines += ["", f"Decoding + preprocessing a 12-MP JPEG costs {1000 * result['decode_cpu_s']:.1f} CPU-ms on one "
+              f"core there, so one GPU at {best:.0f} images/s needs ~{best * result['decode_cpu_s']:.0f} "
+              "decoding cores: a GPU ingest is bound by JPEG decoding, not by the model."]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
