@@ -27,7 +27,7 @@ from multimodal.encoder import Encoder
 from multimodal.errors import ConfigError, ImageLoadError, NotFoundError
 from multimodal.images import LoadedImage, file_digest, load_image, walk_images
 from multimodal.locking import ingest_lock
-from multimodal.pipeline import DECODE_NICE, default_workers, ordered_map
+from multimodal.pipeline import DECODE_NICE, bulk_encoding, default_workers, ordered_map
 from multimodal.store import CAPTION, IMAGE, Record, Store
 
 ProgressFn = Callable[[int, int], None]  # (files done, files to process)
@@ -154,7 +154,8 @@ class _Run:
         todo, present = self._plan(stored)
         missing = {i: m for i, m in stored.items() if i not in present}
         by_digest = {str(m.get("hash")): i for i, m in missing.items()}
-        self._process(todo, by_digest)
+        with bulk_encoding(self.encoder):
+            self._process(todo, by_digest)
         gone = [i for i in missing if i not in self._renamed_from]
         self._delete_images(gone, missing)
         self.report.removed = len(gone)

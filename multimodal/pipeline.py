@@ -57,6 +57,14 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], *, workers: int, in_fl
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+@contextlib.contextmanager
+def bulk_encoding(encoder: object) -> Iterator[None]:
+    """The encoder's bulk mode for the duration (see `ClipEncoder.bulk`), if it has one."""
+    bulk = getattr(encoder, "bulk", None)
+    with bulk() if bulk is not None else contextlib.nullcontext():
+        yield
+
+
 def _lower_priority(nice: int) -> None:
     """Renice the calling thread only: on Linux a thread id names a schedulable task of its own.
 

@@ -155,3 +155,39 @@ def test_importing_the_package_makes_openmp_threads_wait_passively_unless_the_us
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
     importlib.reload(multimodal)
     assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+@pytest.mark.clip
+def test_bulk_encoding_splits_batches_across_cores_with_the_same_vectors_and_restores_threads(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+    import torch
+
+    from multimodal.encoder import load_encoder
+    from multimodal.pipeline import bulk_encoding
+
+    encoder = load_encoder("mm-tiny", "none", "cpu")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        batch = torch.randn(5, 3, encoder.image_size, encoder.image_size)
+        plain = encoder.encode_images(batch)
+        parts: list[int] = []
+        real = encoder._encode_images
+        monkeypatch.setattr(encoder, "_encode_images", lambda b: (parts.append(len(b)), real(b))[1])
+        with bulk_encoding(encoder):
+            assert torch.get_num_threads() == 1  # one thread per forward pass
+            bulk = encoder.encode_images(batch)
+        assert torch.get_num_threads() == 2
+        assert sorted(parts) == [2, 3]  # one part per core
+        np.testing.assert_allclose(bulk, plain, atol=1e-5)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_bulk_encoding_is_a_no_op_for_encoders_without_a_bulk_mode(fake_encoder) -> None:
+    from multimodal.pipeline import bulk_encoding
+
+    with bulk_encoding(fake_encoder):
+        pass
+    assert fake_encoder.image_batches == []
