@@ -32,7 +32,9 @@ def default_data_dir() -> Path:
 class HnswConfig:
     """Chroma's HNSW index parameters (set when a collection is created; ef_search also later)."""
 
-    ef_search: int = 100  # candidates kept while searching; higher = better recall, slower query
+    # Chosen by benchmarks/query.py (100k clustered vectors): recall@10 0.96-0.98 at 100, 0.99 at 200 for
+    # +0.7 ms a query.
+    ef_search: int = 200  # candidates kept while searching; higher = better recall, slower query
     ef_construction: int = 200  # candidates kept while inserting; higher = better graph, slower add
     max_neighbors: int = 16  # graph degree ("M"); higher = better recall on hard data, more memory
 

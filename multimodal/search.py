@@ -135,15 +135,18 @@ class Searcher:
         """The `fetch` nearest records of the wanted kinds.
 
         Chroma applies a `where` by first listing every matching record (~2.5 µs each: 50 ms for 20k
-        images, against ~2 ms for a plain ANN query). So without user filters, the unfiltered neighbours
+        images, against ~2.5 ms for a plain ANN query at 100k). So without user filters, the unfiltered neighbours
         are fetched and the wanted kinds kept; they are the same records the filtered query finds, unless
         too few of them are of the wanted kinds, and only then is the filtered query run.
         """
         if not filters.clauses():
-            unfiltered = self.store.query(vector[None, :], 2 * fetch)[0]
-            wanted = [h for h in unfiltered if h.kind in kinds]
-            if len(wanted) >= fetch or len(unfiltered) < 2 * fetch:  # enough, or the whole index was returned
-                return wanted[:fetch]
+            # First exactly `fetch` (each extra result costs its metadata: 10 -> 20 hits is +0.7 ms at 100k),
+            # then, if other kinds were among them, a wider look before the filtered query.
+            for n in (fetch, 4 * fetch):
+                unfiltered = self.store.query(vector[None, :], n)[0]
+                wanted = [h for h in unfiltered if h.kind in kinds]
+                if len(wanted) >= fetch or len(unfiltered) < n:  # enough, or the whole index was returned
+                    return wanted[:fetch]
         return self.store.query(vector[None, :], fetch, where=_where(kinds, filters))[0]
 
     def query_vector(self, terms: Sequence[Term]) -> np.ndarray:

@@ -36,7 +36,7 @@ def add_hnsw_options(parser: argparse.ArgumentParser) -> None:
     """Chroma's HNSW graph parameters; they take effect when the index (collection) is created."""
     group = parser.add_argument_group("HNSW index (used when the index is created)")
     group.add_argument("--hnsw-ef-search", type=int, metavar="N", help="candidates kept per query; higher = better "
-                       "recall, slower (default 100; env MULTIMODAL_HNSW_EF_SEARCH)")
+                       "recall, slower (default 200; env MULTIMODAL_HNSW_EF_SEARCH)")
     group.add_argument("--hnsw-ef-construction", type=int, metavar="N", help="candidates kept per insert "
                        "(default 200; env MULTIMODAL_HNSW_EF_CONSTRUCTION)")
     group.add_argument("--hnsw-max-neighbors", type=int, metavar="M", help="graph degree M (default 16; "
