@@ -21,7 +21,7 @@ from multimodal.index import Index
 from multimodal.ingest import IngestReport
 from multimodal.search import Term
 from multimodal.store import Hit
-from multimodal.synthetic import DATA_VERSION, caption, draw_image, generate, read_attributes
+from multimodal.synthetic import DATA_VERSION, caption, draw_image, generate
 from multimodal.train import LOG_FILE, EpochFn, StepFn, TrainConfig, train
 
 MODEL_ARCH = "mm-tiny"
@@ -29,16 +29,23 @@ MODEL_ARCH = "mm-tiny"
 
 @dataclass(frozen=True)
 class Recipe:
-    """How the demo's data and model are made; any change gives a new cache key (and a retrain)."""
+    """How the demo's data and model are made; any change gives a new cache key (and a retrain).
 
-    per_combination: int = 8  # training images per attribute combination (240 combinations)
+    Two stages: training from scratch on full captions (in several word orders), then a short fine-tune on
+    fresh images that also carry the colour + shape caption ("a red circle"), so that short queries leave
+    size and position open. Taught from the start, short captions slowed learning shape and position a lot.
+    """
+
+    per_combination: int = 8  # stage 1 images per attribute combination (240 combinations outside held-out)
+    short_per_combination: int = 4  # stage 2 images per combination (fresh draws)
     heldout_per_combination: int = 2
     image_size: int = 96
-    epochs: int = 12
+    epochs: int = 20
+    short_epochs: int = 6
     batch_size: int = 64
     lr: float = 1.5e-3
+    short_lr: float = 5e-4
     seed: int = 0
-    captions: str = "varied"
 
 
 RECIPE = Recipe()
@@ -46,7 +53,8 @@ RECIPE = Recipe()
 
 @dataclass(frozen=True)
 class DemoData:
-    train: Path  # captioned training images (combinations outside the held-out pairs)
+    train: Path  # captioned training images (combinations outside the held-out pairs), full captions
+    short: Path  # fresh training images with all their captions, the colour + shape one included (stage 2)
     heldout: Path  # only held-out colour × shape pairs, never seen in training
     gallery: Path  # every combination once: what the demo index holds
     queries: Path  # a few images that are not in the index, for image → image and image → text
@@ -82,14 +90,16 @@ def model_key(recipe: Recipe = RECIPE) -> str:
 
 def prepare_data(folder: Path, recipe: Recipe = RECIPE) -> DemoData:
     """Generate the sample sets into `folder` unless a complete copy of this version is there."""
-    data = DemoData(folder / "train", folder / "heldout", folder / "gallery", folder / "queries")
+    data = DemoData(folder / "train", folder / "short", folder / "heldout", folder / "gallery", folder / "queries")
     marker = folder / "complete.json"
     stamp = {"data_version": DATA_VERSION, "recipe": asdict(recipe)}
     if marker.is_file() and json.loads(marker.read_text(encoding="utf-8")) == stamp:
         return data
     r = recipe
     generate(data.train, split="train", per_combination=r.per_combination, seed=r.seed, size=r.image_size,
-             captions=r.captions)  # type: ignore[arg-type]
+             captions="phrasings")
+    generate(data.short, split="train", per_combination=r.short_per_combination, seed=r.seed + 3,
+             size=r.image_size, captions="varied")
     generate(data.heldout, split="heldout", per_combination=r.heldout_per_combination, seed=r.seed + 1,
              size=r.image_size)
     generate(data.gallery, split="all", per_combination=1, seed=r.seed + 2, size=r.image_size)
@@ -100,17 +110,31 @@ def prepare_data(folder: Path, recipe: Recipe = RECIPE) -> DemoData:
 
 def prepare_model(data: DemoData, models: Path, recipe: Recipe = RECIPE, *, on_step: StepFn | None = None,
                   on_epoch: EpochFn | None = None, on_load: Callable[[int, int], None] | None = None,
-                  device: str = "auto") -> tuple[Path, bool]:
-    """The cached tiny model for `recipe`, trained first if needed. Returns (folder, trained now)."""
+                  on_stage: Callable[[str], None] | None = None, device: str = "auto") -> tuple[Path, bool]:
+    """The cached tiny model for `recipe`, trained first if needed. Returns (folder, trained now).
+
+    An interrupted run resumes where it stopped (each stage keeps its checkpoint)."""
     out = models / f"{MODEL_ARCH}-{model_key(recipe)}"
-    log = out / LOG_FILE
-    if log.is_file() and json.loads(log.read_text(encoding="utf-8")).get("complete"):
+    if _complete(out):
         return out, False
-    config = TrainConfig(data=data.train, out=out, model=MODEL_ARCH, epochs=recipe.epochs,
-                         batch_size=recipe.batch_size, lr=recipe.lr, seed=recipe.seed, val_fraction=0.0,
-                         eval_data=data.heldout, device=device)
-    train(config, on_step=on_step, on_epoch=on_epoch, on_load=on_load)  # resumes an interrupted run
+    r = recipe
+    base = models / f"{MODEL_ARCH}-{model_key(recipe)}-base"
+    callbacks: dict[str, Any] = {"on_step": on_step, "on_epoch": on_epoch, "on_load": on_load}
+    if on_stage:
+        on_stage(f"stage 1/2: training {MODEL_ARCH} from scratch on {data.train}")
+    train(TrainConfig(data=data.train, out=base, model=MODEL_ARCH, epochs=r.epochs, batch_size=r.batch_size,
+                      lr=r.lr, seed=r.seed, val_fraction=0.0, eval_data=data.heldout, device=device), **callbacks)
+    if on_stage:
+        on_stage(f"stage 2/2: fine-tuning with short captions on {data.short}")
+    train(TrainConfig(data=data.short, out=out, model=f"local-dir:{base}", epochs=r.short_epochs,
+                      batch_size=r.batch_size, lr=r.short_lr, seed=r.seed, val_fraction=0.0,
+                      eval_data=data.heldout, device=device), **callbacks)
     return out, True
+
+
+def _complete(model: Path) -> bool:
+    log = model / LOG_FILE
+    return log.is_file() and bool(json.loads(log.read_text(encoding="utf-8")).get("complete"))
 
 
 def prepare(root: Path | None = None, data_dir: Path | None = None, **callbacks: Any) -> DemoAssets:
@@ -158,5 +182,4 @@ def _write_queries(folder: Path, recipe: Recipe) -> None:
 
 
 __all__ = ["RECIPE", "DemoAssets", "DemoData", "Example", "Recipe", "demo_root", "example_searches",
-           "ingest_gallery", "model_key", "open_demo_index", "prepare", "prepare_data", "prepare_model",
-           "read_attributes"]
+           "ingest_gallery", "model_key", "open_demo_index", "prepare", "prepare_data", "prepare_model"]

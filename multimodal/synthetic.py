@@ -29,7 +29,7 @@ COLOURS = {  # saturated, so they stand out from the low-saturation backgrounds
 SIZES = ("small", "large")
 POSITIONS = ("left", "right", "top", "bottom", "center")
 Split = Literal["train", "heldout", "all"]
-CaptionStyle = Literal["full", "varied"]
+CaptionStyle = Literal["full", "phrasings", "short", "varied"]
 
 
 @dataclass(frozen=True)
@@ -104,15 +104,25 @@ def caption(attrs: Attributes, vocabulary: Vocabulary = VOCABULARIES["en"]) -> s
     return _a(f"{v.sizes[attrs.size]} {v.colours[attrs.colour]} {v.shapes[attrs.shape]} {v.positions[attrs.position]}")
 
 
-def caption_variants(attrs: Attributes, vocabulary: Vocabulary = VOCABULARIES["en"]) -> list[str]:
-    """The full caption in other word orders ("on the left, a small red circle", "a red circle, small,
-    on the left"). Every phrasing names all four attributes, so none is a wrong match for another image
-    of the same kind, while a model trained on them learns what a word means wherever it stands, which
-    is what makes short queries ("a red circle") work."""
+def caption_phrasings(attrs: Attributes, vocabulary: Vocabulary = VOCABULARIES["en"]) -> list[str]:
+    """The full caption in other word orders ("on the left, a small red circle", "a red circle, small, on
+    the left"): a model trained on them learns what a word means wherever it stands."""
     v = vocabulary
     s, c, z, p = (v.shapes[attrs.shape], v.colours[attrs.colour], v.sizes[attrs.size], v.positions[attrs.position])
     return [f"{p}, {_a(f'{z} {c} {s}')}", f"{_a(f'{c} {s}')}, {z}, {p}", f"{_a(f'{z} {s} {p}')}, {c}",
             f"a photo of {_a(f'{z} {c} {s} {p}')}"]
+
+
+def short_caption(attrs: Attributes, vocabulary: Vocabulary = VOCABULARIES["en"]) -> str:
+    """Colour and shape only ("a red circle"): teaches that a query leaving out size and position leaves
+    them open. Every image of a kind carries it, and training keeps two images that share a caption out of
+    one batch, so it is never taught as a wrong match for its own kind."""
+    return _a(f"{vocabulary.colours[attrs.colour]} {vocabulary.shapes[attrs.shape]}")
+
+
+def caption_variants(attrs: Attributes, vocabulary: Vocabulary = VOCABULARIES["en"]) -> list[str]:
+    """Every other caption of the image: its other phrasings and its short caption."""
+    return [*caption_phrasings(attrs, vocabulary), short_caption(attrs, vocabulary)]
 
 
 def _a(phrase: str) -> str:
@@ -132,7 +142,8 @@ def generate(out: str | Path, *, split: Split = "train", per_combination: int = 
         seed: the same seed writes the same files.
         size: image side in pixels.
         vocabulary: "en" or "alt" (other words for every attribute).
-        captions: "full" writes one caption per image; "varied" adds the same in other word orders.
+        captions: "full": one caption per image; "phrasings": plus the same in other word orders; "short": plus
+            the colour + shape caption ("a red circle"); "varied": all of them.
         class_folders: put images in subfolders named after their shape (or colour), for zero-shot evaluation.
     """
     if vocabulary not in VOCABULARIES:
@@ -153,8 +164,10 @@ def generate(out: str | Path, *, split: Split = "train", per_combination: int = 
         # Full-resolution colour (no 4:2:0 subsampling) keeps small shapes' colours true at a few KB a file.
         draw_image(attrs, rng, size).save(root / rel, format="JPEG", quality=92, subsampling=0)
         texts = [caption(attrs, vocab)]
-        if captions == "varied":
-            texts += caption_variants(attrs, vocab)
+        if captions in ("phrasings", "varied"):
+            texts += caption_phrasings(attrs, vocab)
+        if captions in ("short", "varied"):
+            texts.append(short_caption(attrs, vocab))
         rows += [{"file": rel, "caption": t, **attrs.__dict__} for t in texts]
     with open(root / "captions.jsonl", "w", encoding="utf-8") as f:
         f.writelines(json.dumps(row) + "\n" for row in rows)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -21,14 +20,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from multimodal.encoder import ClipEncoder, ModelSpec, load_encoder, register_model_configs
+from multimodal.encoder import ClipEncoder, load_encoder
 from multimodal.errors import ConfigError, NotFoundError
 from multimodal.evaluate import KS, RetrievalScores, retrieval_scores
-from multimodal.training_data import Pairs, collate, epoch_batches
+from multimodal.model_folder import architecture, atomic_write, model_cfg, save_model
+from multimodal.training_data import Pairs, batches_of_images, epoch_batches
 
 STATE_FILE = "train_state.pt"  # not a name open_clip's local-dir loader picks up as weights
-WEIGHTS_FILE = "open_clip_model.safetensors"
-CONFIG_FILE = "open_clip_config.json"
 LOG_FILE = "training.json"
 _WARMUP = 0.05  # share of the run spent raising the learning rate linearly from 0
 _MAX_LOGIT_SCALE = math.log(100)  # open_clip's clamp: keeps the softmax temperature sane
@@ -46,7 +44,7 @@ class TrainConfig:
     epochs: int | None = None
     minutes: float | None = None  # wall-clock budget; the learning-rate schedule follows time
     batch_size: int = 64
-    lr: float = 2e-3
+    lr: float = 1.5e-3
     weight_decay: float = 0.1
     seed: int = 0
     val_fraction: float = 0.1  # share of DATA held out for the per-epoch Recall@K
@@ -120,15 +118,15 @@ def train(config: TrainConfig, *, on_step: StepFn | None = None, on_epoch: Epoch
     if not config.data.is_dir():
         raise NotFoundError(f"training data folder {config.data} does not exist")
     torch.manual_seed(config.seed)
-    model_name, model_cfg = _architecture(config)
-    encoder = load_encoder(model_name, config.pretrained or "none", config.device, seed=config.seed)
-    model_cfg = model_cfg or _model_cfg(encoder.spec)
+    model_name, arch = architecture(config.config)
+    encoder = load_encoder(model_name or config.model, config.pretrained or "none", config.device, seed=config.seed)
+    arch = arch or model_cfg(encoder.spec)
     pairs = Pairs.load(config.data, encoder.image_size, workers=config.workers, progress=on_load)
     train_set, val_set = pairs.split(config.val_fraction, config.seed)
     if len(train_set) < 2:
         raise ConfigError(f"need at least 2 captioned images under {config.data}, found {len(pairs)}")
     eval_set = Pairs.load(config.eval_data, encoder.image_size, workers=config.workers) if config.eval_data else None
-    run = _Run(config, encoder, model_cfg, train_set, val_set, eval_set)
+    run = _Run(config, encoder, arch, train_set, val_set, eval_set)
     report = TrainReport(config.out, pairs=len(pairs), skipped=[f"{e.path}: {e.reason}" for e in pairs.failed])
     run.restore(report)
     run.loop(report, on_step, on_epoch)
@@ -148,7 +146,7 @@ class _Run:
         # open_clip's training transform: a random crop of 90–100% of the image, no flips (captions say left/right).
         self.transform = image_transform_v2(preprocess_cfg, is_train=True)
         self.loss_fn = open_clip.ClipLoss()
-        self.optimizer = torch.optim.AdamW(_param_groups(self.model, config.weight_decay), lr=config.lr)
+        self.optimizer = _adamw(self.model, config.lr, config.weight_decay)
         self.epochs = config.epochs if config.epochs is not None else (10_000 if config.minutes else 10)
         self.steps_per_epoch = len(epoch_batches(train_set, config.batch_size, config.seed, 0))
         self.step = 0
@@ -189,11 +187,11 @@ class _Run:
         state = {"signature": self.signature(), "model": self.model.state_dict(),
                  "optimizer": self.optimizer.state_dict(), "step": self.step, "elapsed": self.elapsed,
                  "epoch": self.done_epochs, "history": [e.to_dict() for e in self.history]}
-        _atomic(out / STATE_FILE, lambda tmp: torch.save(state, tmp))
+        atomic_write(out / STATE_FILE, lambda tmp: torch.save(state, tmp))
         log = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self.config).items()},
                "epochs_done": self.done_epochs, "complete": self._finished(),
                "history": [e.to_dict() for e in self.history]}
-        _atomic(out / LOG_FILE, lambda tmp: tmp.write_text(json.dumps(log, indent=1)))
+        atomic_write(out / LOG_FILE, lambda tmp: tmp.write_text(json.dumps(log, indent=1)))
 
     # -- the loop ----------------------------------------------------------------------------
     def loop(self, report: TrainReport, on_step: StepFn | None, on_epoch: EpochFn | None) -> None:
@@ -223,19 +221,20 @@ class _Run:
         batches = epoch_batches(self.train_set, c.batch_size, c.seed, epoch)
         self.model.train()
         losses = []
-        for n, items in enumerate(batches, start=1):
+        started = time.perf_counter()
+        stream = batches_of_images(self.train_set, batches, self.transform, c.workers)
+        for n, batch in enumerate(stream, start=1):
             if c.minutes is not None and self.elapsed >= c.minutes * 60:
                 break
-            started = time.perf_counter()
-            batch = collate(self.train_set, items, self.transform)
             self._set_lr()
             loss = self._train_step(batch.images, batch.texts)
             self.step += 1
-            took = time.perf_counter() - started
+            took = time.perf_counter() - started  # this step, and waiting for its batch
+            started = time.perf_counter()
             self.elapsed += took
             losses.append(loss)
             if on_step:
-                on_step(StepInfo(epoch, n, len(batches), loss, len(items) / max(took, 1e-9)))
+                on_step(StepInfo(epoch, n, len(batches), loss, len(batch.texts) / max(took, 1e-9)))
         return float(np.mean(losses)) if losses else float("nan")
 
     def _train_step(self, images: torch.Tensor, texts: list[str]) -> float:
@@ -290,71 +289,14 @@ def score_pairs(encoder: ClipEncoder, pairs: Pairs, ks: tuple[int, ...] = KS, ba
     return retrieval_scores(vectors, pairs.captions, text_vectors, texts, ks)
 
 
-# -- model config and files ------------------------------------------------------------------------
-def _architecture(config: TrainConfig) -> tuple[str, dict[str, Any] | None]:
-    """The open_clip model name to build, and its config when it comes from a JSON file."""
-    import open_clip
-
-    register_model_configs()
-    if config.config is None:
-        return config.model, None
-    path = Path(config.config)
+def _adamw(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    """AdamW, fused where torch has it: on a small CLIP the update of the 49k-row token embedding is
+    a large share of a step, and the fused kernel cuts it several-fold on CPU."""
+    groups = _param_groups(model, weight_decay)
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise ConfigError(f"cannot read model config {path}: {e}") from e
-    cfg = raw.get("model_cfg", raw)
-    if not {"embed_dim", "vision_cfg", "text_cfg"} <= set(cfg):
-        raise ConfigError(f"{path} is not an open_clip model config (needs embed_dim, vision_cfg, text_cfg)")
-    name = f"mm-custom-{path.stem}"
-    folder = Path(os.environ.get("TMPDIR", "/tmp")) / f"multimodal-configs-{os.getpid()}"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{name}.json").write_text(json.dumps(cfg))
-    open_clip.add_model_config(folder)
-    return name, cfg
-
-
-def _model_cfg(spec: ModelSpec) -> dict[str, Any]:
-    """The architecture of a loaded model, as open_clip's model_cfg dict."""
-    import open_clip
-
-    if spec.model.startswith("local-dir:"):
-        folder = Path(spec.model[len("local-dir:"):])
-        return dict(json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))["model_cfg"])
-    if spec.model.startswith("hf-hub:"):
-        from huggingface_hub import try_to_load_from_cache
-
-        found = try_to_load_from_cache(spec.model[len("hf-hub:"):], CONFIG_FILE)
-        if not isinstance(found, str):
-            raise ConfigError(f"cannot find the config of {spec.model} in the Hugging Face cache")
-        return dict(json.loads(Path(found).read_text(encoding="utf-8"))["model_cfg"])
-    cfg = dict(open_clip.get_model_config(spec.model) or {})
-    tag = open_clip.get_pretrained_cfg(spec.model, spec.pretrained) if spec.pretrained else {}
-    if tag and tag.get("quick_gelu"):
-        cfg["quick_gelu"] = True  # the tag was trained with QuickGELU; the saved model must keep it
-    return cfg
-
-
-def save_model(model: torch.nn.Module, model_cfg: dict[str, Any], out: Path, tokenizer: Any = None) -> None:
-    """Write `model` as an open_clip folder that `local-dir:OUT` loads."""
-    from safetensors.torch import save_file
-
-    out.mkdir(parents=True, exist_ok=True)
-    preprocess_cfg = dict(getattr(model.visual, "preprocess_cfg", {}) or {})
-    config = {"model_cfg": model_cfg, "preprocess_cfg": preprocess_cfg}
-    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    _atomic(out / WEIGHTS_FILE, lambda tmp: save_file(tensors, str(tmp)))
-    _atomic(out / CONFIG_FILE, lambda tmp: tmp.write_text(json.dumps(config, indent=2)))
-    hf = getattr(tokenizer, "tokenizer", None)
-    if model_cfg.get("text_cfg", {}).get("hf_tokenizer_name") and hf is not None and hasattr(hf, "save_pretrained"):
-        hf.save_pretrained(str(out))  # local-dir loads an HF tokenizer from the folder itself
-
-
-def _atomic(path: Path, write: Callable[[Path], Any]) -> None:
-    """Write through a temporary file, so a crash never leaves a half-written model or checkpoint."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
+        return torch.optim.AdamW(groups, lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):  # an older torch, or a device without the kernel
+        return torch.optim.AdamW(groups, lr=lr)
 
 
 def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:

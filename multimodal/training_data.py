@@ -150,10 +150,12 @@ class _OpenBatch:
         self.carried |= captions
 
 
-def collate(pairs: Pairs, items: list[tuple[int, str]], transform: Transform) -> Batch:
-    return Batch(torch.stack([transform(pairs.image(i)) for i, _ in items]), [t for _, t in items])
+def batches_of_images(pairs: Pairs, batches: list[list[tuple[int, str]]], transform: Transform,
+                      workers: int = 0) -> Iterator[Batch]:
+    """The batches as tensors. Images not in the memory cache are decoded a batch ahead on worker threads;
+    the random augmentation runs here, on the calling thread, so the seed alone decides it."""
+    def decode(items: list[tuple[int, str]]) -> list[Image.Image]:
+        return [pairs.image(i) for i, _ in items]
 
-
-def iterate(pairs: Pairs, batches: list[list[tuple[int, str]]], transform: Transform) -> Iterator[Batch]:
-    for items in batches:
-        yield collate(pairs, items, transform)
+    for items, images in ordered_map(decode, batches, workers=workers or default_workers(), in_flight=2):
+        yield Batch(torch.stack([transform(image) for image in images]), [t for _, t in items])

@@ -31,7 +31,6 @@ def test_a_red_circle_finds_mostly_red_circles_in_the_ingested_gallery(demo_asse
     hits = index.search("a red circle", k=5)
     found = [attrs[Path(h.path)] for h in hits]
     assert sum(a.colour == "red" and a.shape == "circle" for a in found) >= 3, found
-    assert all(a.colour == "red" for a in found), found
     # The gallery holds 10 red circles among 300 images: chance would put 0.17 of them in a top 5.
 
 

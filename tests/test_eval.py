@@ -103,13 +103,13 @@ def test_tiny_model_reaches_recall_at_5_of_0_9_on_combinations_never_seen_in_tra
 @pytest.mark.slow
 def test_eval_reports_zero_shot_for_class_folders_and_ann_recall_for_an_index(
         tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    generate(tmp_path / "shapes", split="heldout", class_folders="shape", seed=4)
+    generate(tmp_path / "shapes", split="all", class_folders="shape", seed=4, size=64)  # every combination once
     model = f"local-dir:{tiny_model}"
     assert main(["ingest", str(tmp_path / "shapes"), "--index", str(tmp_path / "idx"), "--model", model, "-q"]) == 0
     capsys.readouterr()
     code = main(["eval", str(tmp_path / "shapes"), "--index", str(tmp_path / "idx"), "--json", "-q"])
     result = json.loads(capsys.readouterr().out)
-    assert code == 0 and result["n"] == 60
+    assert code == 0 and result["n"] == 300
     assert set(result["zero_shot"]["per_class"]) == {"circle", "square", "triangle", "star", "cross"}
-    assert result["zero_shot"]["accuracy"] > 0.2  # better than chance over five shapes, on unseen colour pairs
-    assert result["ann"]["recall@10"] >= 0.9 and result["ann"]["vectors"] == 60
+    assert result["zero_shot"]["accuracy"] > 0.3  # chance is 0.2; "a photo of a star" is a caption it never saw
+    assert result["ann"]["recall@10"] >= 0.9 and result["ann"]["vectors"] == 300

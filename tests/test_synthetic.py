@@ -15,6 +15,7 @@ from multimodal.synthetic import (
     generate,
     heldout_pairs,
     read_attributes,
+    short_caption,
 )
 
 
@@ -42,20 +43,25 @@ def test_heldout_colour_shape_pairs_never_appear_in_training(tmp_path: Path) -> 
     assert len(combinations("train")) + len(combinations("heldout")) == len(combinations("all"))
 
 
-def test_every_caption_names_all_four_attributes_in_any_word_order(tmp_path: Path) -> None:
+def test_captions_name_the_pictured_attributes_and_the_short_one_only_colour_and_shape(tmp_path: Path) -> None:
     summary = generate(tmp_path, split="all", captions="varied", size=32)
     rows = [json.loads(line) for line in (tmp_path / "captions.jsonl").read_text().splitlines()]
+    attrs = read_attributes(tmp_path)
     en = VOCABULARIES["en"]
-    assert summary.images == len(combinations("all")) and summary.captions == len(rows) > summary.images
+    assert summary.images == len(attrs) == len(combinations("all")) and summary.captions == len(rows) == 6 * 300
     for row in rows:
-        words = row["caption"]
-        for phrase in (en.shapes[row["shape"]], en.colours[row["colour"]], en.sizes[row["size"]],
-                       en.positions[row["position"]]):
-            assert phrase in words, (phrase, words)
-    first: dict[str, dict[str, str]] = {}
+        a = attrs[tmp_path.absolute() / row["file"]]
+        named = [en.shapes[a.shape], en.colours[a.colour]]
+        left_out = [en.sizes[a.size], en.positions[a.position]]
+        assert all(word in row["caption"] for word in named), row
+        if row["caption"] == short_caption(a):
+            assert not any(word in row["caption"] for word in left_out), row
+        else:
+            assert all(word in row["caption"] for word in left_out), row
+    first: dict[str, str] = {}
     for row in rows:
-        first.setdefault(row["file"], row)
-    assert all(r["caption"] == caption(read_attributes(tmp_path)[tmp_path.absolute() / f]) for f, r in first.items())
+        first.setdefault(row["file"], row["caption"])
+    assert all(text == caption(attrs[tmp_path.absolute() / f]) for f, text in first.items())
 
 
 def test_alt_vocabulary_shares_no_attribute_word_with_english() -> None:

@@ -13,8 +13,9 @@ from safetensors.torch import load_file
 from multimodal.cli.main import main
 from multimodal.encoder import load_encoder
 from multimodal.evaluate import evaluate_folder
+from multimodal.model_folder import CONFIG_FILE, WEIGHTS_FILE
 from multimodal.synthetic import generate
-from multimodal.train import CONFIG_FILE, STATE_FILE, WEIGHTS_FILE, TrainConfig, train
+from multimodal.train import STATE_FILE, TrainConfig, train
 from multimodal.training_data import Pairs, epoch_batches
 
 pytestmark = pytest.mark.clip

@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     bars = _Bars(disabled=args.quiet)
     try:
         assets = demo.prepare(root, data_dir, on_step=bars.step, on_epoch=bars.epoch, on_load=bars.load,
-                              device=args.device)
+                              on_stage=_say, device=args.device)
     finally:
         bars.close()
     _say(("trained" if assets.trained else "reusing cached") + f" tiny model {assets.model}")

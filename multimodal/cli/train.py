@@ -30,7 +30,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, help="passes over the data (default 10, unless --minutes is given)")
     p.add_argument("--minutes", type=float, help="stop after this much training time (the schedule follows it)")
     p.add_argument("--batch-size", type=int, default=64, help="pairs per step (default 64)")
-    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (default 2e-3; try 1e-5 to fine-tune "
+    p.add_argument("--lr", type=float, default=1.5e-3, help="peak learning rate (default 1.5e-3; try 1e-5 to fine-tune "
                    "a large pretrained model)")
     p.add_argument("--weight-decay", type=float, default=0.1, help="AdamW weight decay (default 0.1)")
     p.add_argument("--seed", type=int, default=0, help="fixes initial weights, data order and augmentation")
