@@ -115,3 +115,12 @@ def test_fine_tuning_on_a_new_caption_vocabulary_raises_recall_on_it(tiny_model:
     after = evaluate_folder(tmp_path / "alt-test", load_encoder(f"local-dir:{tmp_path / 'tuned'}", None, "cpu"))
     assert before.retrieval is not None and after.retrieval is not None
     assert after.retrieval.text_to_image[5] >= before.retrieval.text_to_image[5] + 0.2, (before, after)
+
+
+@pytest.mark.slow
+def test_a_minutes_budget_stops_training_and_still_writes_a_loadable_model(small_set: Path, tmp_path: Path) -> None:
+    report = train(TrainConfig(data=small_set, out=tmp_path / "m", minutes=0.002, epochs=50, batch_size=16,
+                               val_fraction=0.0, device="cpu"))
+    assert 1 <= len(report.epochs) < 50  # the budget, not the epoch count, ended it
+    assert json.loads((tmp_path / "m" / "training.json").read_text())["complete"]
+    assert load_encoder(f"local-dir:{tmp_path / 'm'}", None, "cpu").dim == 64
