@@ -53,3 +53,15 @@ def test_a_new_index_is_created_with_the_configured_hnsw_parameters(tmp_path: Pa
     index.ingest(tmp_path / "photos")
     hnsw = index.store.collection.configuration_json["hnsw"]
     assert (hnsw["ef_search"], hnsw["max_neighbors"]) == (42, 12)
+
+
+def test_the_readme_hnsw_command_names_the_real_flags_and_defaults() -> None:
+    import re
+
+    from multimodal.cli.common import settings_from
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    found = re.search(r"`multimodal ingest (--hnsw[^`]*)` \(the defaults", readme)
+    assert found is not None
+    args = build_parser().parse_args(["ingest", "x", *found.group(1).split()])
+    assert settings_from(args).hnsw == HnswConfig()
