@@ -113,16 +113,19 @@ class ClipEncoder:
         try:
             yield
         finally:
-            self._split.shutdown(wait=True)
-            self._split, self._parts = None, 1
+            pool, self._split, self._parts = self._split, None, 1  # new batches take the plain path from here
+            pool.shutdown(wait=True)
             torch.set_num_threads(threads)
 
     def encode_images(self, batch: torch.Tensor) -> np.ndarray:
-        split = self._split
+        split, parts = self._split, self._parts
         if split is None or len(batch) < 2:
             return self._encode_images(batch)
-        parts = batch.tensor_split(min(self._parts, len(batch)))
-        return np.concatenate(list(split.map(self._encode_images, parts)))
+        try:
+            futures = [split.submit(self._encode_images, part) for part in batch.tensor_split(min(parts, len(batch)))]
+        except RuntimeError:  # bulk mode ended in another thread meanwhile (pool shut down)
+            return self._encode_images(batch)
+        return np.concatenate([f.result() for f in futures])
 
     @torch.inference_mode()  # thread-local: entered again in each thread that encodes a part
     def _encode_images(self, batch: torch.Tensor) -> np.ndarray:

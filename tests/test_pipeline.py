@@ -191,3 +191,22 @@ def test_bulk_encoding_is_a_no_op_for_encoders_without_a_bulk_mode(fake_encoder)
     with bulk_encoding(fake_encoder):
         pass
     assert fake_encoder.image_batches == []
+
+
+@pytest.mark.clip
+def test_a_batch_arriving_as_bulk_mode_ends_in_another_thread_is_still_encoded() -> None:
+    import torch
+
+    from multimodal.encoder import load_encoder
+
+    encoder = load_encoder("mm-tiny", "none", "cpu")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        batch = torch.randn(4, 3, encoder.image_size, encoder.image_size)
+        with encoder.bulk():
+            assert encoder._split is not None
+            encoder._split.shutdown(wait=True)  # as the ingest that owns bulk mode finishing meanwhile
+            assert encoder.encode_images(batch).shape == (4, encoder.dim)
+    finally:
+        torch.set_num_threads(threads)
