@@ -390,7 +390,10 @@ def _client(settings: Settings) -> Any:
     if not settings.chroma_url:
         try:
             settings.index_dir.mkdir(parents=True, exist_ok=True)
-            return chromadb.PersistentClient(path=str(settings.index_dir), settings=chroma_settings)
+            # Absolute: Chroma caches clients by the path string, so a relative "my-index" opened again from
+            # another working directory would silently reuse the first folder's client.
+            path = settings.index_dir.expanduser().absolute()
+            return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
         except OSError as e:
             raise StoreUnavailableError(f"cannot open the index folder {settings.index_dir}: {e}") from e
     from urllib.parse import urlparse
