@@ -120,7 +120,7 @@ def test_the_page_in_a_browser_shows_a_thumbnail_and_path_on_hover_and_recolours
             assert dots.count() == 12
             assert page.locator("svg#map path").count() == 1  # the query's diamond
             assert page.locator("svg#map circle[r='7']").count() == 10  # its nearest images, ringed
-            dots.nth(3).hover()
+            dots.last.hover()  # drawn last, so no overlapping point can intercept the pointer
             tip = page.locator("#tip")
             assert tip.is_visible() and tip.inner_text().strip() in {p.path for p in space.points}
             assert tip.locator("img").get_attribute("src").startswith("data:image/jpeg;base64,")
