@@ -8,6 +8,7 @@ whose file is unchanged) uses its stored vector, with no decoding and no model c
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -65,6 +66,21 @@ class Filters:
         if self.tag:
             out.append({"tags": {"$contains": self.tag}})
         return out
+
+
+def parse_date(text: str, label: str, *, end_of_day: bool = False) -> float:
+    """An ISO date (or date-time) → Unix time, UTC unless it says otherwise; a bare date used as an upper
+    bound (`end_of_day`) means the end of that day. `label` names the field in the error message."""
+    text = text.strip()
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError as e:
+        raise ConfigError(f"{label} must be a date like 2024-06-30, got {text!r}") from e
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    if end_of_day and len(text) <= 10:
+        when += dt.timedelta(days=1, microseconds=-1)
+    return when.timestamp()
 
 
 class Searcher:

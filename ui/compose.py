@@ -10,12 +10,12 @@ A composed query is one term per line; a sign and an optional weight go first, a
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from dataclasses import dataclass
 
 from multimodal.errors import ConfigError
 from multimodal.search import Filters, Term
+from multimodal.search import parse_date as _parse_date
 
 _LINE = re.compile(r"^(?P<sign>[+\-−])(?P<weight>\d+(?:\.\d+)?|\.\d+)?\s*(?P<rest>.*)$")
 _KIND = re.compile(r"^(?P<kind>text|image|img|id)\s*:\s*(?P<value>.+)$", re.IGNORECASE)
@@ -75,13 +75,4 @@ def parse_date(value: str | float | None, which: str, *, end_of_day: bool = Fals
         return None
     if isinstance(value, int | float):
         return float(value)
-    text = str(value).strip()
-    try:
-        when = dt.datetime.fromisoformat(text)
-    except ValueError as e:
-        raise ConfigError(f"the '{which}' date must look like 2024-06-30, got {text!r}") from e
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    if end_of_day and len(text) <= 10:
-        when += dt.timedelta(days=1, microseconds=-1)
-    return when.timestamp()
+    return _parse_date(str(value), f"the '{which}' date", end_of_day=end_of_day)

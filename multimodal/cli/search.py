@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 from typing import Any
 
 from multimodal.cli.common import add_index_options, add_model_options, print_json, settings_from
 from multimodal.errors import ConfigError
 from multimodal.index import Index
-from multimodal.search import Filters, Term
+from multimodal.search import Filters, Term, parse_date
 from multimodal.store import Hit
 
 _JSON_FIELDS = ("width", "height", "format", "date", "folder", "size")
@@ -87,17 +86,7 @@ def _parse_term(text: str) -> Term:
 
 
 def _date(text: str | None, flag: str, end: bool = False) -> float | None:
-    if not text:
-        return None
-    try:
-        day = dt.datetime.fromisoformat(text)
-    except ValueError as e:
-        raise ConfigError(f"{flag} must be a date like 2024-06-30, got {text!r}") from e
-    if day.tzinfo is None:
-        day = day.replace(tzinfo=dt.UTC)
-    if end and len(text) <= 10:
-        day += dt.timedelta(days=1, microseconds=-1)
-    return day.timestamp()
+    return parse_date(text, flag, end_of_day=end) if text else None
 
 
 def _hit_dict(hit: Hit) -> dict[str, Any]:
