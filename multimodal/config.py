@@ -14,6 +14,7 @@ from multimodal.errors import ConfigError
 DEFAULT_MODEL = "ViT-B-32"
 DEFAULT_PRETRAINED = "laion2b_s34b_b79k"
 DEFAULT_COLLECTION = "multimodal"
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # auto: fp16 on CUDA, float32 on a CPU (see encoder.load_encoder)
 _COLLECTION_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]")
 
 
@@ -51,6 +52,7 @@ class Settings:
     model: str | None = None  # open_clip architecture or local-dir:/hf-hub: name; None = the index's or default
     pretrained: str | None = None  # open_clip tag, checkpoint file or "none"; None = the index's or default
     device: str = "auto"  # "cpu", "cuda", "cuda:1" or "auto"
+    precision: str = "auto"  # auto, fp32, bf16 (CUDA or a CPU with native bfloat16) or fp16 (CUDA)
     batch_size: int = 16  # images per forward pass
     workers: int = 0  # image-decoding threads; 0 = one per core
     max_pixels: int = 180_000_000  # larger images are refused as decompression bombs
@@ -85,6 +87,8 @@ class Settings:
             raise ConfigError(f"--retry-seconds must be 0 (no retry) or more, got {self.retry_seconds}")
         if self.compress is not None:
             check_name(self.compress)
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.chroma_url and not self.chroma_url.startswith(("http://", "https://")):
             raise ConfigError(
                 f"--chroma-url must look like http://host:port, got {self.chroma_url!r}"

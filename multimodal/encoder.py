@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from multimodal.config import PRECISIONS
 from multimodal.errors import ConfigError, WeightsUnavailableError
 
 RANDOM_WEIGHTS = "none"
@@ -77,17 +78,26 @@ class Encoder(Protocol):
 class ClipEncoder:
     """An open_clip model in eval mode, kept warm, encoding whole batches at a time."""
 
-    def __init__(self, spec: ModelSpec, model: Any, preprocess: Any, tokenizer: Any, device: torch.device):
+    def __init__(self, spec: ModelSpec, model: Any, preprocess: Any, tokenizer: Any, device: torch.device,
+                 precision: str = "auto"):
         self.spec = spec
+        self.device = device
+        self.precision = _effective_precision(precision, device)
+        # CUDA runs the float32 weights under autocast; a CPU runs bf16 weights (its autocast casts every weight
+        # on every call, which measured slower than float32 here).
+        self._autocast: torch.dtype | None = None
+        self._input_dtype = torch.float32
+        if device.type == "cuda" and self.precision != "fp32":
+            self._autocast = torch.float16 if self.precision == "fp16" else torch.bfloat16
+        elif self.precision == "bf16":
+            model = model.to(torch.bfloat16)
+            self._input_dtype = torch.bfloat16
         self.model = model
         self._preprocess = preprocess
         self.tokenizer = tokenizer
-        self.device = device
         self.dim = int(_embed_dim(model))
         size = model.visual.image_size
         self.image_size = int(size[0] if isinstance(size, (tuple, list)) else size)
-        # Half precision on CUDA keeps embeddings within cosine 0.999 of float32 (checked on a GPU).
-        self._autocast = device.type == "cuda"
         self._split: ThreadPoolExecutor | None = None  # set by bulk(): batch parts encoded side by side
         self._parts = 1
 
@@ -132,7 +142,7 @@ class ClipEncoder:
         if self.device.type == "cuda" and not batch.is_pinned():
             # Page-locked memory lets the copy run as one DMA (torch caches these buffers across batches).
             batch = batch.pin_memory()
-        batch = batch.to(self.device, non_blocking=True)
+        batch = batch.to(self.device, dtype=self._input_dtype, non_blocking=True)
         with self._amp():
             features = self.model.encode_image(batch)
         return _normalise(features)
@@ -145,23 +155,28 @@ class ClipEncoder:
         return _normalise(features)
 
     def _amp(self) -> contextlib.AbstractContextManager[Any]:
-        if self._autocast:
-            return torch.autocast("cuda", dtype=torch.float16)
+        if self._autocast is not None:
+            return torch.autocast("cuda", dtype=self._autocast)
         return contextlib.nullcontext()
 
 
-def load_encoder(model: str, pretrained: str | None, device: str = "auto", seed: int = RANDOM_SEED) -> ClipEncoder:
+def load_encoder(model: str, pretrained: str | None, device: str = "auto", seed: int = RANDOM_SEED,
+                 precision: str = "auto") -> ClipEncoder:
     """Build an open_clip model for `model` + `pretrained` on `device` (`seed`: random weights' seed).
+
+    `precision`: auto (fp16 autocast on CUDA, float32 on a CPU), fp32, fp16 (CUDA only) or bf16 (CUDA, or
+    a CPU with native bfloat16 such as AVX512-BF16 or AMX: about 2x faster there, cosine >= 0.999 of float32).
 
     Raises:
         WeightsUnavailableError: the weights are neither on disk nor downloadable; one line names the fixes.
-        ConfigError: unknown architecture or device.
+        ConfigError: unknown architecture, device or precision.
     """
     import open_clip
 
     register_model_configs()
     spec = ModelSpec.parse(model, pretrained)
     torch_device = resolve_device(device)
+    _effective_precision(precision, torch_device)  # refuse a bad precision before spending seconds on a model
     kwargs = _weights_kwargs(spec, open_clip)
     try:
         with _quiet_open_clip(), torch.random.fork_rng(devices=[]):
@@ -173,7 +188,7 @@ def load_encoder(model: str, pretrained: str | None, device: str = "auto", seed:
         raise WeightsUnavailableError(f"cannot load weights for {spec.label()}: {_short(e)}; {_FIXES}") from e
     clip = clip.to(torch_device).eval()
     tokenizer = open_clip.get_tokenizer(kwargs["model_name"])
-    return ClipEncoder(spec, clip, preprocess, tokenizer, torch_device)
+    return ClipEncoder(spec, clip, preprocess, tokenizer, torch_device, precision)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -186,6 +201,27 @@ def resolve_device(device: str) -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu")
     return dev
+
+
+def _effective_precision(precision: str, device: torch.device) -> str:
+    """What `precision` means on `device`, or a ConfigError saying which one to use instead."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if device.type == "cuda":
+        return "fp16" if precision == "auto" else precision
+    if precision == "fp16":
+        raise ConfigError("--precision fp16 is for CUDA GPUs; on a CPU use bf16 (if it has native bfloat16) or fp32")
+    if precision == "bf16" and not cpu_has_bf16():
+        raise ConfigError("--precision bf16 needs a CPU with native bfloat16 (AVX512-BF16 or AMX), which this one "
+                          "lacks (it would run slower than float32); use --precision fp32")
+    return "fp32" if precision == "auto" else precision
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes in bfloat16 natively (AVX512-BF16 or AMX) rather than emulating it."""
+    get = getattr(torch.cpu, "get_capabilities", None)
+    caps = get() if get is not None else {}
+    return bool(caps.get("avx512_bf16") or caps.get("amx_bf16"))
 
 
 def register_model_configs() -> None:

@@ -55,7 +55,8 @@ class Index:
     def encoder(self) -> Encoder:
         if self._encoder is None:
             spec = resolve_model(self.settings, self.store.model_spec())
-            encoder = load_encoder(spec.model, spec.pretrained or None, self.settings.device)
+            encoder = load_encoder(spec.model, spec.pretrained or None, self.settings.device,
+                                   precision=self.settings.precision)
             stored_dim = self.store.dim()
             if stored_dim is not None and encoder.dim != stored_dim:
                 raise ModelMismatchError(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from multimodal.encoder import cpu_has_bf16
 from tests.conftest import write_image
 
 pytestmark = [pytest.mark.clip, pytest.mark.slow]
@@ -61,6 +62,17 @@ def test_bad_files_are_listed_and_exit_code_is_zero(tmp_path: Path, photo_folder
     report = json.loads(proc.stdout)
     assert [f["path"] for f in report["failed"]] == [str(photo_folder / "broken.jpg")]
     assert report["added"] == 6
+
+
+@pytest.mark.skipif(not cpu_has_bf16(), reason="this CPU has no native bfloat16 (AVX512-BF16 or AMX)")
+def test_a_bf16_ingest_is_searched_in_float32(tmp_path: Path, photo_folder: Path) -> None:
+    index = tmp_path / "idx"
+    assert ingest(photo_folder, index, *MODEL, "--precision", "bf16")["encoded"] == 6
+    hits = json.loads(cli("search", "--image", str(photo_folder / "img3.jpg"), "-k", "2", "--json",
+                          "--precision", "fp32", index=index).stdout)
+    assert hits[0]["path"] == str(photo_folder / "img3.jpg") and hits[0]["score"] >= 0.999
+    bad = cli("ingest", str(photo_folder), "--precision", "fp8", index=index, check=False)
+    assert bad.returncode == 2 and "invalid choice: 'fp8'" in bad.stderr and "'bf16'" in bad.stderr
 
 
 def test_errors_are_one_line_without_traceback(tmp_path: Path, photo_folder: Path) -> None:

@@ -20,10 +20,12 @@ def test_environment_overrides_defaults_and_flags_override_environment(monkeypat
     monkeypatch.setenv("MULTIMODAL_INDEX_DIR", "/tmp/from-env")
     monkeypatch.setenv("MULTIMODAL_BATCH_SIZE", "7")
     monkeypatch.setenv("MULTIMODAL_CHROMA_URL", "http://localhost:9")
+    monkeypatch.setenv("MULTIMODAL_PRECISION", "bf16")
     s = Settings.resolve()
     assert (s.index_dir, s.batch_size, s.chroma_url) == (Path("/tmp/from-env"), 7, "http://localhost:9")
-    s = Settings.resolve(index_dir="/tmp/from-flag", batch_size=3)
-    assert (s.index_dir, s.batch_size) == (Path("/tmp/from-flag"), 3)
+    assert s.precision == "bf16"
+    s = Settings.resolve(index_dir="/tmp/from-flag", batch_size=3, precision="fp32")
+    assert (s.index_dir, s.batch_size, s.precision) == (Path("/tmp/from-flag"), 3, "fp32")
 
 
 @pytest.mark.parametrize(("flags", "message"), [
@@ -34,6 +36,7 @@ def test_environment_overrides_defaults_and_flags_override_environment(monkeypat
     ({"colour": "red"}, "unknown setting"),
     ({"collection": "sh"}, "3-512 characters"),
     ({"collection": "my photos"}, "3-512 characters"),
+    ({"precision": "fp8"}, "--precision must be one of auto, fp32, bf16, fp16"),
 ])
 def test_bad_values_are_config_errors(flags: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):

@@ -12,7 +12,8 @@ import pytest
 import torch
 from PIL import Image
 
-from multimodal.encoder import ModelSpec, load_encoder
+import multimodal.encoder as encoder_module
+from multimodal.encoder import ModelSpec, cpu_has_bf16, load_encoder
 from multimodal.errors import ConfigError, WeightsUnavailableError
 
 pytestmark = pytest.mark.clip
@@ -101,3 +102,34 @@ def test_index_refuses_a_model_whose_dimension_changed_since_ingest(tmp_path: Pa
     reopened = Index.open(Settings.resolve(index_dir=tmp_path / "idx"))
     with pytest.raises(ModelMismatchError, match="new --index"):
         reopened.search("a red square")
+
+
+needs_bf16 = pytest.mark.skipif(not cpu_has_bf16(), reason="this CPU has no native bfloat16 (AVX512-BF16 or AMX)")
+
+
+@needs_bf16
+def test_bf16_on_a_cpu_agrees_with_float32_and_runs_bf16_weights() -> None:
+    fp32 = load_encoder("mm-vit-micro", "none", "cpu", precision="fp32")
+    bf16 = load_encoder("mm-vit-micro", "none", "cpu", precision="bf16")
+    assert bf16.precision == "bf16" and next(bf16.model.parameters()).dtype == torch.bfloat16
+    assert next(fp32.model.parameters()).dtype == torch.float32
+    tensors = torch.stack([fp32.preprocess(im) for im in _images(6)])
+    a = fp32.encode_images(tensors)
+    with bf16.bulk():  # ingest's split-batch path too
+        b = bf16.encode_images(tensors)
+    assert b.dtype == np.float32 and np.allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-5)
+    assert (a * b).sum(axis=1).min() >= 0.999
+    assert not np.array_equal(a, b)  # it really ran in another precision
+    texts = ["a red circle", "a blue square on a green background"]
+    assert (fp32.encode_texts(texts) * bf16.encode_texts(texts)).sum(axis=1).min() >= 0.999
+
+
+def test_a_precision_the_device_cannot_run_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_encoder("mm-tiny", "none", "cpu").precision == "fp32"  # auto on a CPU
+    with pytest.raises(ConfigError, match="for CUDA GPUs; on a CPU use bf16"):
+        load_encoder("mm-tiny", "none", "cpu", precision="fp16")
+    with pytest.raises(ConfigError, match="must be one of auto, fp32, bf16, fp16"):
+        load_encoder("mm-tiny", "none", "cpu", precision="int4")
+    monkeypatch.setattr(encoder_module, "cpu_has_bf16", lambda: False)
+    with pytest.raises(ConfigError, match=r"lacks .*use --precision fp32"):
+        load_encoder("mm-tiny", "none", "cpu", precision="bf16")

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from multimodal.config import HNSW_FLAGS, Settings
+from multimodal.config import HNSW_FLAGS, PRECISIONS, Settings
 
 
 def add_index_options(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +30,9 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--pretrained", metavar="WEIGHTS", help="open_clip tag (default laion2b_s34b_b79k), "
                        "a checkpoint file, or 'none' (random weights: tests and benchmarks only)")
     group.add_argument("--device", metavar="DEV", help="cpu, cuda, cuda:N or auto (default)")
+    group.add_argument("--precision", choices=PRECISIONS, help="auto (default: fp16 on CUDA, float32 on a CPU), "
+                       "fp32, bf16 (about 2x faster on a CPU with AVX512-BF16 or AMX; cosine >= 0.999 of float32) "
+                       "or fp16 (CUDA); env MULTIMODAL_PRECISION")
 
 
 def add_hnsw_options(parser: argparse.ArgumentParser) -> None:
@@ -54,6 +57,7 @@ def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
         "model": getattr(args, "model", None),
         "pretrained": getattr(args, "pretrained", None),
         "device": getattr(args, "device", None),
+        "precision": getattr(args, "precision", None),
         **{name: getattr(args, name, None) for name in HNSW_FLAGS},
         **extra,
     }

@@ -36,7 +36,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args, batch_size=args.batch_size)
-    want_ann = args.ann or bool(args.index or args.chroma_url)
+    want_ann = args.ann or bool(args.index or settings.chroma_url)  # a server named by flag or env
     if not args.data and not want_ann:
         raise ConfigError("give a captioned folder to evaluate, or --ann / --index DIR to measure an index")
     # Without an index to measure, a --model is loaded directly: no index folder is created as a side effect.
@@ -47,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
             encoder = index.encoder
         else:
             spec = resolve_model(settings, None)
-            encoder = load_encoder(spec.model, spec.pretrained or None, settings.device)
+            encoder = load_encoder(spec.model, spec.pretrained or None, settings.device,
+                                   precision=settings.precision)
         bar = _Bar(disabled=args.quiet)
         try:
             report = evaluate_folder(args.data, encoder, templates=args.template or DEFAULT_TEMPLATES,
