@@ -84,6 +84,9 @@ def test_toolkit_commands_read_a_server_index(clean_run: CleanRun, tmp_path: Pat
     evaluated = run_cli("eval", "--chroma-url", clean_run.url, *served, "--json")
     assert evaluated.returncode == 0, evaluated.stderr
     assert json.loads(evaluated.stdout)["ann"]["vectors"] == PHOTOS
+    by_env = run_cli("eval", *served, "--json", env=env)  # the server named only by MULTIMODAL_CHROMA_URL
+    assert by_env.returncode == 0, by_env.stderr
+    assert json.loads(by_env.stdout)["ann"]["vectors"] == PHOTOS
 
 
 def _paths(run: CleanRun) -> list[str]:
