@@ -11,7 +11,8 @@ weights; speed does not depend on the weights):
   3. This project: `multimodal ingest FOLDER --json` as a subprocess (its real entry point), into a
      fresh index; images/s is the CLI's own report (model loading excluded, as for Chroma's path).
 Peak RSS of the CLI is measured at N/2 and N. Each stage runs in its own process, so none inherits
-another's threads, caches or memory.
+another's threads, caches or memory. On a CPU with native bfloat16, the optional `--precision bf16` mode is
+measured too, with its own bound (the same decode cost, the bf16 model's cost); the targets are for float32.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def stage_bound(folder: Path) -> dict[str, Any]:
     """CPU-seconds per image of decode + preprocess (one thread) and of the model (best configuration)."""
     import torch
 
-    from multimodal.encoder import load_encoder
+    from multimodal.encoder import cpu_has_bf16, load_encoder
     from multimodal.images import load_image
 
     encoder = load_encoder(MODEL, WEIGHTS, "cpu")
@@ -77,6 +78,23 @@ def stage_bound(folder: Path) -> dict[str, Any]:
         loaded = load_image(path, max_pixels=10**9, min_side=encoder.image_size)
         tensors.append(encoder.preprocess(loaded.image))
     decode = (time.thread_time() - cpu) / len(files)
+    model, model_cpu = _model_grid(encoder, tensors)
+    best = min(model, key=model.__getitem__)
+    encode = model[best]
+    result = {"decode_cpu_s": decode, "encode_cpu_s": encode, "best_model_config": best, "model_cpu_s": model,
+              "encode_cpu_time_s": min(model_cpu.values()), "model_cpu_time_s": model_cpu,
+              "cores": cores(), "images_per_second": cores() / (decode + encode)}
+    if cpu_has_bf16():
+        fast, _ = _model_grid(load_encoder(MODEL, WEIGHTS, "cpu", precision="bf16"), tensors)
+        result["bf16"] = {"encode_cpu_s": min(fast.values()), "best_model_config": min(fast, key=fast.__getitem__),
+                          "images_per_second": cores() / (decode + min(fast.values()))}
+    return result
+
+
+def _model_grid(encoder: Any, tensors: list[Any]) -> tuple[dict[str, float], dict[str, float]]:
+    """`_model_cost` for each thread count and batch size, keyed `THREADSxBATCH`."""
+    import torch
+
     model: dict[str, float] = {}
     model_cpu: dict[str, float] = {}
     for threads in sorted({1, cores()}):
@@ -85,11 +103,7 @@ def stage_bound(folder: Path) -> dict[str, Any]:
             key = f"{threads}x{batch}"
             model[key], model_cpu[key] = _model_cost(encoder, tensors, threads, batch)
     torch.set_num_threads(cores())
-    best = min(model, key=model.__getitem__)
-    encode = model[best]
-    return {"decode_cpu_s": decode, "encode_cpu_s": encode, "best_model_config": best, "model_cpu_s": model,
-            "encode_cpu_time_s": min(model_cpu.values()), "model_cpu_time_s": model_cpu,
-            "cores": cores(), "images_per_second": cores() / (decode + encode)}
+    return model, model_cpu
 
 
 def _model_cost(encoder: Any, tensors: list[Any], threads: int, batch: int) -> tuple[float, float]:
@@ -168,6 +182,7 @@ def measure(n: int, repeats: int, extra: list[str], wait_quiet: float = 0.0,
         load = os.getloadavg()[0]
         chroma, bound, ours = run_stage("chroma", folder), run_stage("bound", folder), run_ours(folder, extra)
         small = run_ours(half, extra)
+        fast = run_ours(folder, [*extra, "--precision", "bf16"]) if "bf16" in bound else None
         others = max(chroma["others"], bound["others"], ours["others"], small["others"])
         # CPU-seconds per image of the CLI net of start-up (the N and N/2 runs differ by N/2 images): kept in the
         # JSON as a diagnostic only; start-up CPU varies by seconds between runs, so it is noisy at this N.
@@ -177,6 +192,9 @@ def measure(n: int, repeats: int, extra: list[str], wait_quiet: float = 0.0,
                "cpu_efficiency": (bound["decode_cpu_s"] + bound["encode_cpu_time_s"]) / marginal,
                "vs_chroma": ours["images_per_second"] / chroma["images_per_second"],
                "of_bound": ours["images_per_second"] / bound["images_per_second"]}
+        if fast is not None:
+            run["bf16"] = {**fast, "vs_chroma": fast["images_per_second"] / chroma["images_per_second"],
+                           "of_bound": fast["images_per_second"] / bound["bf16"]["images_per_second"]}
         line = (f"(load {load:.2f}, others used up to {others:.2f} cores): "
                 f"chroma {chroma['images_per_second']:.2f} img/s, "
                 f"bound {bound['images_per_second']:.2f} img/s (decode {1000 * bound['decode_cpu_s']:.1f} + "
@@ -184,6 +202,9 @@ def measure(n: int, repeats: int, extra: list[str], wait_quiet: float = 0.0,
                 f"ours {ours['images_per_second']:.2f} img/s -> {run['vs_chroma']:.2f}x chroma, "
                 f"{run['of_bound']:.2f} of bound; peak RSS {small['peak_rss_mb']:.0f} MB (N={n // 2}) / "
                 f"{ours['peak_rss_mb']:.0f} MB (N={n})")
+        if fast is not None:
+            line += (f"; bf16: bound {bound['bf16']['images_per_second']:.2f}, ours {fast['images_per_second']:.2f} "
+                     f"img/s -> {run['bf16']['vs_chroma']:.2f}x chroma, {run['bf16']['of_bound']:.2f} of its bound")
         if max_others is not None and others > max_others and discarded < max_tries * repeats:
             discarded += 1
             print(f"run {r + 1} discarded {line}", flush=True)
@@ -212,6 +233,20 @@ def summary(result: dict[str, Any]) -> dict[str, float]:
         "rss_chroma": med(lambda r: r["chroma"]["peak_rss_mb"]),
         "load": med(lambda r: r["load"]),
         "others": med(lambda r: r["others"]),
+        **_bf16_summary(runs),
+    }
+
+
+def _bf16_summary(runs: list[dict[str, Any]]) -> dict[str, float]:
+    """Medians for the optional bf16 mode, when every run measured it."""
+    if not runs or not all("bf16" in r for r in runs):
+        return {}
+    return {
+        "bf16_bound": median([r["bound"]["bf16"]["images_per_second"] for r in runs]),
+        "bf16_encode_ms": median([1000 * r["bound"]["bf16"]["encode_cpu_s"] for r in runs]),
+        "bf16_ours": median([r["bf16"]["images_per_second"] for r in runs]),
+        "bf16_vs_chroma": median([r["bf16"]["vs_chroma"] for r in runs]),
+        "bf16_of_bound": median([r["bf16"]["of_bound"] for r in runs]),
     }
 
 
@@ -221,6 +256,10 @@ def table(result: dict[str, Any], s: dict[str, float], note: str) -> str:
                f"{r['chroma']['images_per_second']:.2f}, bound {r['bound']['images_per_second']:.2f}, this project "
                f"{r['ours']['images_per_second']:.2f} images/s: {r['vs_chroma']:.2f}× Chroma, {r['of_bound']:.2f} of "
                "the bound" for i, r in enumerate(result["runs"], start=1)]
+    per_run += [f"- run {i}, `--precision bf16`: bound {r['bound']['bf16']['images_per_second']:.2f}, this project "
+                f"{r['bf16']['images_per_second']:.2f} images/s: {r['bf16']['vs_chroma']:.2f}× Chroma, "
+                f"{r['bf16']['of_bound']:.2f} of its bound"
+                for i, r in enumerate(result["runs"], start=1) if "bf16" in r]
     return "\n".join([
         f"Machine: {result.get('machine') or machine()}. N = {n} generated 12-MP JPEGs (~3 MB each), "
         "ViT-B-32 (random weights), "
@@ -233,14 +272,26 @@ def table(result: dict[str, Any], s: dict[str, float], note: str) -> str:
         f"| bound: {s['decode_ms']:.1f} CPU-ms decode + {s['encode_ms']:.1f} CPU-ms model per image "
         f"on {cores()} cores | {s['bound']:.2f} | {s['bound'] / s['chroma']:.2f} |",
         f"| **this project** (`multimodal ingest`) | **{s['ours']:.2f}** | **{s['vs_chroma']:.2f}** |",
+        *_bf16_rows(s),
         "",
         f"This project vs Chroma's path: **{s['vs_chroma']:.2f}×** (target ≥ 4.0); of the bound: "
         f"**{s['of_bound']:.2f}** (target ≥ 0.85) — ratios taken within each run, then the median.",
+        *([f"Optional `--precision bf16` (not float32, so not what the targets are for): "
+           f"{s['bf16_vs_chroma']:.2f}× Chroma's path, {s['bf16_of_bound']:.2f} of its own bound; its "
+           "embeddings' agreement with float32 is in the Precision section."] if "bf16_ours" in s else []),
         f"Peak RSS of `multimodal ingest`: {s['rss_half']:.0f} MB at N = {n // 2}, {s['rss_full']:.0f} MB at "
         f"N = {n} (target ≤ 2500 MB and flat); Chroma's path: {s['rss_chroma']:.0f} MB at N = {n}.",
         "",
         *per_run,
     ])
+
+
+def _bf16_rows(s: dict[str, float]) -> list[str]:
+    if "bf16_ours" not in s:
+        return []
+    return [f"| bound with the bf16 model: {s['decode_ms']:.1f} + {s['bf16_encode_ms']:.1f} CPU-ms per image | "
+            f"{s['bf16_bound']:.2f} | {s['bf16_bound'] / s['chroma']:.2f} |",
+            f"| this project, `--precision bf16` (optional) | {s['bf16_ours']:.2f} | {s['bf16_vs_chroma']:.2f} |"]
 
 
 def main() -> int:

@@ -1,0 +1,55 @@
+"""The benchmark scripts' own logic: the GPU check as a CPU dry run, and the precision script's recall measure.
+
+No timings are asserted: speed is measured by the scripts themselves, as ratios within one run.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def precision_script():
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import precision
+
+        yield precision
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+def test_top_k_overlap_counts_shared_neighbours(precision_script) -> None:
+    rng = np.random.default_rng(0)
+    scores = rng.normal(size=(5, 40))
+    assert precision_script.top_k_overlap(scores, scores.copy(), k=10) == 1.0
+    assert precision_script.top_k_overlap(scores, -scores, k=10) == 0.0  # the opposite order shares nothing
+    half = scores.copy()
+    top = np.argsort(-scores, axis=1)[:, :10]
+    for row, cols in enumerate(top):
+        half[row, cols[:5]] = -100.0  # push half of each top 10 to the bottom
+    assert precision_script.top_k_overlap(scores, half, k=10) == 0.5
+
+
+@pytest.mark.clip
+@pytest.mark.slow
+def test_gpu_check_dry_run_on_the_cpu_passes_its_accuracy_check(tmp_path: Path) -> None:
+    """The script that a lent GPU machine runs, exercised here on the CPU so that it cannot rot unseen."""
+    out = tmp_path / "gpu.json"
+    proc = subprocess.run([sys.executable, str(BENCHMARKS / "gpu_check.py"), "--device", "cpu", "--batches", "8",
+                           "--json", str(out)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["ok"] and result["accuracy"]["min_cosine"] >= 0.999
+    low = result["accuracy"]["precision"]
+    assert {f"batch 8 {low} pinned", "batch 8 fp32 pinned", f"batch 8 {low} pageable"} == set(
+        result["images_per_second"])
+    assert all(rate > 0 for rate in result["images_per_second"].values())
