@@ -218,16 +218,24 @@ def evaluate_folder(root: str | Path, encoder: Encoder, *, ks: Sequence[int] = K
 def zero_shot_scores(encoder: Encoder, image_vectors: np.ndarray, labels: Sequence[str],
                      templates: Sequence[str] = DEFAULT_TEMPLATES) -> ZeroShotScores:
     """Classify each image by its nearest class prompt (the mean of the templates' text vectors)."""
-    if not templates or any("{label}" not in t for t in templates):
-        raise ConfigError("every zero-shot template needs a {label} placeholder, e.g. 'a photo of a {label}'")
     classes = sorted(set(labels))
-    prompts = np.stack([encode_texts(encoder, [t.format(label=c) for t in templates]).mean(axis=0)
-                        for c in classes])
-    prompts /= np.linalg.norm(prompts, axis=1, keepdims=True)
+    prompts = label_vectors(encoder, classes, templates)
     predicted = np.argmax(image_vectors @ prompts.T, axis=1)
     truth = np.array([classes.index(label) for label in labels])
     per_class = {c: float(np.mean(predicted[truth == n] == n)) for n, c in enumerate(classes)}
     return ZeroShotScores(float(np.mean(predicted == truth)), len(labels), per_class, tuple(templates))
+
+
+def label_vectors(encoder: Encoder, labels: Sequence[str], templates: Sequence[str] = DEFAULT_TEMPLATES) -> np.ndarray:
+    """One unit vector per label: the mean of its prompts' text vectors (CLIP's prompt ensembling).
+
+    Zero-shot evaluation and `multimodal tag` both classify with these.
+    """
+    if not templates or any("{label}" not in t for t in templates):
+        raise ConfigError("every prompt template needs a {label} placeholder, e.g. 'a photo of a {label}'")
+    prompts = encode_texts(encoder, [t.format(label=label) for label in labels for t in templates])
+    means = prompts.reshape(len(labels), len(templates), -1).mean(axis=1)
+    return means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
 
 
 def ann_recall(store: Store, k: int = 10, max_queries: int = 200, seed: int = 0) -> AnnScores:

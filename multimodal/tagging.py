@@ -1,9 +1,10 @@
 """Zero-shot tagging: label the indexed images from a list of words, using only their stored vectors.
 
 Each label becomes a text vector — the mean of its prompts ("a photo of a {label}", ...), as CLIP's
-zero-shot classifier and `multimodal.evaluate.zero_shot_scores` build it — and each image gets the labels
-nearest to it, with softmax scores, as metadata: `tags` (a list of strings, which `search --tag` and
-`Filters(tag=...)` match with Chroma's `$contains`) and `tag_scores` (the same order). An image's
+zero-shot classifier builds it (`multimodal.evaluate.label_vectors`, shared with zero-shot evaluation) —
+and each image gets the labels nearest to it, with softmax scores, as metadata: `tags` (a list of
+strings, which `search --tag` and `Filters(tag=...)` match with Chroma's `$contains`) and `tag_scores`
+(the same order). An image's
 captions get the same tags, so caption searches filter the same way. No image is decoded or re-encoded,
 so tagging a large index costs one read and one metadata write per image.
 
@@ -24,7 +25,7 @@ import numpy as np
 
 from multimodal.encoder import Encoder
 from multimodal.errors import ConfigError, NotFoundError
-from multimodal.evaluate import DEFAULT_TEMPLATES, encode_texts
+from multimodal.evaluate import DEFAULT_TEMPLATES, label_vectors
 from multimodal.ingest import caption_id
 from multimodal.store import IMAGE, Store
 
@@ -65,15 +66,6 @@ def parse_labels(text: str | None = None, file: str | Path | None = None) -> lis
     if repeated:
         raise ConfigError(f"labels given more than once: {', '.join(repeated)}")
     return labels
-
-
-def label_vectors(encoder: Encoder, labels: Sequence[str], templates: Sequence[str] = DEFAULT_TEMPLATES) -> np.ndarray:
-    """One unit vector per label: the mean of its prompts' text vectors (CLIP's prompt ensembling)."""
-    if not templates or any("{label}" not in t for t in templates):
-        raise ConfigError("every prompt template needs a {label} placeholder, e.g. 'a photo of a {label}'")
-    prompts = encode_texts(encoder, [t.format(label=label) for label in labels for t in templates])
-    means = prompts.reshape(len(labels), len(templates), -1).mean(axis=1)
-    return means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
 
 
 def label_scores(image_vectors: np.ndarray, labels: np.ndarray) -> np.ndarray:
