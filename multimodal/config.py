@@ -87,8 +87,7 @@ class Settings:
             raise ConfigError(f"--retry-seconds must be 0 (no retry) or more, got {self.retry_seconds}")
         if self.compress is not None:
             check_name(self.compress)
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        check_precision(self.precision)
         if self.chroma_url and not self.chroma_url.startswith(("http://", "https://")):
             raise ConfigError(
                 f"--chroma-url must look like http://host:port, got {self.chroma_url!r}"
@@ -99,6 +98,12 @@ class Settings:
                 f"with a letter or digit (Chroma's rule), got {self.collection!r}"
             )
         return self
+
+
+def check_precision(precision: str) -> None:
+    """Raise a ConfigError unless `precision` is one of PRECISIONS (what it means on a device: encoder.py)."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
 
 
 # Flat names for the HNSW fields: flags `hnsw_ef_search=...` and env MULTIMODAL_HNSW_EF_SEARCH.

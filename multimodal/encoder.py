@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from multimodal.config import PRECISIONS
+from multimodal.config import check_precision
 from multimodal.errors import ConfigError, WeightsUnavailableError
 
 RANDOM_WEIGHTS = "none"
@@ -205,8 +205,7 @@ def resolve_device(device: str) -> torch.device:
 
 def _effective_precision(precision: str, device: torch.device) -> str:
     """What `precision` means on `device`, or a ConfigError saying which one to use instead."""
-    if precision not in PRECISIONS:
-        raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    check_precision(precision)
     if device.type == "cuda":
         return "fp16" if precision == "auto" else precision
     if precision == "fp16":

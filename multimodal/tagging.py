@@ -4,9 +4,8 @@ Each label becomes a text vector — the mean of its prompts ("a photo of a {lab
 zero-shot classifier builds it (`multimodal.evaluate.label_vectors`, shared with zero-shot evaluation) —
 and each image gets the labels nearest to it, with softmax scores, as metadata: `tags` (a list of
 strings, which `search --tag` and `Filters(tag=...)` match with Chroma's `$contains`) and `tag_scores`
-(the same order). An image's
-captions get the same tags, so caption searches filter the same way. No image is decoded or re-encoded,
-so tagging a large index costs one read and one metadata write per image.
+(the same order). An image's captions get the same tags, so caption searches filter the same way. No
+image is decoded or re-encoded, so tagging a large index costs one read and one metadata write per image.
 
 Tags describe the vectors at tagging time: an image re-ingested after a change loses them until the
 next `multimodal tag`. Accuracy on a labelled folder is what `multimodal eval` reports as zero-shot accuracy.
