@@ -1,11 +1,15 @@
-"""Speed-related settings: HNSW parameters from flags and environment, and the CLI flags that set them."""
+"""Speed-related settings: HNSW parameters from flags and environment, the CLI flags that set them, and the
+ingest command's hint towards the faster bf16 mode."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+import torch
 
+from multimodal.cli import ingest as ingest_cli
 from multimodal.cli.main import build_parser
 from multimodal.config import HnswConfig, Settings
 from multimodal.errors import ConfigError
@@ -65,3 +69,16 @@ def test_the_readme_hnsw_command_names_the_real_flags_and_defaults() -> None:
     assert found is not None
     args = build_parser().parse_args(["ingest", "x", *found.group(1).split()])
     assert settings_from(args).hnsw == HnswConfig()
+
+
+def test_a_long_float32_cpu_ingest_suggests_bf16_only_where_it_helps(monkeypatch: pytest.MonkeyPatch) -> None:
+    cpu = SimpleNamespace(precision="fp32", device=torch.device("cpu"))
+    monkeypatch.setattr(ingest_cli, "cpu_has_bf16", lambda: True)
+    assert "--precision bf16" in ingest_cli.bf16_tip("auto", cpu, 500)
+    assert ingest_cli.bf16_tip("fp32", cpu, 500) is None  # the user chose float32
+    assert ingest_cli.bf16_tip("auto", cpu, 10) is None  # a short run: not worth a line
+    assert ingest_cli.bf16_tip("auto", SimpleNamespace(precision="bf16", device=torch.device("cpu")), 500) is None
+    assert ingest_cli.bf16_tip("auto", SimpleNamespace(precision="fp16", device=torch.device("cuda")), 500) is None
+    assert ingest_cli.bf16_tip("auto", object(), 500) is None  # an encoder without a precision (tests' fake)
+    monkeypatch.setattr(ingest_cli, "cpu_has_bf16", lambda: False)
+    assert ingest_cli.bf16_tip("auto", cpu, 500) is None

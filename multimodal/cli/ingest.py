@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from multimodal.cli.common import add_hnsw_options, add_index_options, add_model_options, print_json, settings_from
+from multimodal.encoder import cpu_has_bf16
 from multimodal.index import Index
 from multimodal.ingest import Shard
 
@@ -42,7 +43,23 @@ def run(args: argparse.Namespace) -> int:
         print_json(report.to_dict())
     else:
         _print_summary(report)
+        tip = bf16_tip(settings.precision, index.encoder, report.seconds)
+        if tip:
+            print(tip, file=sys.stderr)
     return 0
+
+
+TIP_MIN_SECONDS = 60.0  # a run this long is where a faster mode is worth a line
+
+
+def bf16_tip(asked: str, encoder: Any, seconds: float) -> str | None:
+    """A hint after a long float32 ingest on a CPU that could run --precision bf16 (when no precision was asked)."""
+    if asked != "auto" or seconds < TIP_MIN_SECONDS or getattr(encoder, "precision", None) != "fp32":
+        return None
+    if getattr(getattr(encoder, "device", None), "type", None) != "cpu" or not cpu_has_bf16():
+        return None
+    return ("tip: this CPU computes bfloat16 natively: --precision bf16 (or MULTIMODAL_PRECISION=bf16) runs "
+            "ViT-B-32 about 1.9x faster, with vectors within cosine 0.9998 of float32 ones (README: Performance)")
 
 
 class _ProgressBar:
