@@ -183,7 +183,8 @@ def measure(n: int, repeats: int, extra: list[str], wait_quiet: float = 0.0,
         chroma, bound, ours = run_stage("chroma", folder), run_stage("bound", folder), run_ours(folder, extra)
         small = run_ours(half, extra)
         fast = run_ours(folder, [*extra, "--precision", "bf16"]) if "bf16" in bound else None
-        others = max(chroma["others"], bound["others"], ours["others"], small["others"])
+        others = max(chroma["others"], bound["others"], ours["others"], small["others"],
+                     fast["others"] if fast is not None else 0.0)
         # CPU-seconds per image of the CLI net of start-up (the N and N/2 runs differ by N/2 images): kept in the
         # JSON as a diagnostic only; start-up CPU varies by seconds between runs, so it is noisy at this N.
         marginal = (ours["cpu_s"] - small["cpu_s"]) / (n - n // 2)
