@@ -169,13 +169,14 @@ class Store:
             return 0
         if kind is None:
             return int(self._call(self._collection.count))
-        return sum(len(self._call(self._collection.get, where={"kind": kind}, include=[], limit=_PAGE,
-                                  offset=offset)["ids"]) for offset in self._pages(kind))
-
-    def _pages(self, kind: str) -> Iterator[int]:
-        """Offsets of the pages a scan needs (count() is not filterable in Chroma; ids-only pages are cheap)."""
-        total = int(self._call(self.collection.count))
-        yield from range(0, max(total, 1), _PAGE)
+        # Chroma's count() takes no filter: page through ids only (cheap), stopping at the first short page.
+        total = 0
+        while True:
+            page = len(self._call(self._collection.get, where={"kind": kind}, include=[], limit=_PAGE,
+                                  offset=total)["ids"])
+            total += page
+            if page < _PAGE:
+                return total
 
     # -- writing ---------------------------------------------------------------------------
     def upsert(self, records: Sequence[Record]) -> None:

@@ -177,3 +177,15 @@ def test_shard_spec_is_validated() -> None:
     for bad in ["3/3", "x", "1/0", "-1/2"]:
         with pytest.raises(Exception, match="shard"):
             Shard.parse(bad)
+
+
+def test_counts_by_kind_page_through_the_index(index: Index, photo_folder: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import multimodal.store as store_module
+
+    index.ingest(photo_folder)
+    for page in (2, 3, 6, 7):  # pages that end mid-kind, exactly on the count, and past it
+        monkeypatch.setattr(store_module, "_PAGE", page)
+        info = index.store.info()
+        assert (info.images, info.captions) == (6, 1)
+        assert index.store.count() == 7
