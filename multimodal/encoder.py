@@ -79,10 +79,10 @@ class ClipEncoder:
     """An open_clip model in eval mode, kept warm, encoding whole batches at a time."""
 
     def __init__(self, spec: ModelSpec, model: Any, preprocess: Any, tokenizer: Any, device: torch.device,
-                 precision: str = "auto"):
+                 precision: str = "fp32"):
         self.spec = spec
         self.device = device
-        self.precision = _effective_precision(precision, device)
+        self.precision = precision  # what runs on `device` (load_encoder resolves and checks it): fp32, bf16, fp16
         # CUDA runs the float32 weights under autocast; a CPU runs bf16 weights (its autocast casts every weight
         # on every call, which measured slower than float32 here).
         self._autocast: torch.dtype | None = None
@@ -176,7 +176,7 @@ def load_encoder(model: str, pretrained: str | None, device: str = "auto", seed:
     register_model_configs()
     spec = ModelSpec.parse(model, pretrained)
     torch_device = resolve_device(device)
-    _effective_precision(precision, torch_device)  # refuse a bad precision before spending seconds on a model
+    precision = _effective_precision(precision, torch_device)  # refused before seconds are spent on a model
     kwargs = _weights_kwargs(spec, open_clip)
     try:
         with _quiet_open_clip(), torch.random.fork_rng(devices=[]):
