@@ -66,10 +66,8 @@ class Settings:
         for f in fields(cls):
             if f.name == "hnsw":
                 continue
-            flag = flags.get(f.name)
-            env = os.environ.get(f"MULTIMODAL_{f.name.upper()}")
-            raw = flag if flag is not None else env
-            if raw is not None and raw != "":
+            raw = _given(flags, f.name)
+            if raw is not None:
                 values[f.name] = _coerce(f.name, raw)
         unknown = set(flags) - {f.name for f in fields(cls)} - set(HNSW_FLAGS)
         if unknown:
@@ -113,23 +111,26 @@ HNSW_FLAGS = {f"hnsw_{f.name}": f.name for f in fields(HnswConfig)}
 def _resolve_hnsw(flags: dict[str, Any]) -> HnswConfig:
     values: dict[str, int] = {}
     for flag, name in HNSW_FLAGS.items():
-        raw = flags.get(flag)
-        raw = raw if raw is not None else os.environ.get(f"MULTIMODAL_{flag.upper()}")
-        if raw is None or raw == "":
+        raw = _given(flags, flag)
+        if raw is None:
             continue
-        try:
-            values[name] = int(raw)
-        except (TypeError, ValueError) as e:
-            raise ConfigError(f"{flag} must be a whole number, got {raw!r}") from e
+        values[name] = _coerce(flag, raw)
         if values[name] < (2 if name == "max_neighbors" else 1):
             raise ConfigError(f"--{flag.replace('_', '-')} is too small: {values[name]}")
     return HnswConfig(**values)
 
 
+def _given(flags: dict[str, Any], name: str) -> Any:
+    """The flag's value, else MULTIMODAL_<NAME>'s; None when neither is given (an empty string counts as not)."""
+    raw = flags.get(name)
+    raw = raw if raw is not None else os.environ.get(f"MULTIMODAL_{name.upper()}")
+    return None if raw is None or raw == "" else raw
+
+
 def _coerce(name: str, raw: Any) -> Any:
     if name == "index_dir":
         return Path(raw).expanduser()
-    if name in {"batch_size", "workers", "max_pixels"}:
+    if name in {"batch_size", "workers", "max_pixels", *HNSW_FLAGS}:
         try:
             return int(raw)
         except (TypeError, ValueError) as e:
