@@ -120,11 +120,6 @@ def short_caption(attrs: Attributes, vocabulary: Vocabulary = VOCABULARIES["en"]
     return _a(f"{vocabulary.colours[attrs.colour]} {vocabulary.shapes[attrs.shape]}")
 
 
-def caption_variants(attrs: Attributes, vocabulary: Vocabulary = VOCABULARIES["en"]) -> list[str]:
-    """Every other caption of the image: its other phrasings and its short caption."""
-    return [*caption_phrasings(attrs, vocabulary), short_caption(attrs, vocabulary)]
-
-
 def _a(phrase: str) -> str:
     return ("an " if phrase[0] in "aeiou" else "a ") + phrase
 

@@ -22,7 +22,7 @@ import torch
 
 from multimodal.encoder import ClipEncoder, load_encoder
 from multimodal.errors import ConfigError, NotFoundError
-from multimodal.evaluate import KS, RetrievalScores, retrieval_scores
+from multimodal.evaluate import KS, RetrievalScores, encode_texts, retrieval_scores
 from multimodal.model_folder import architecture, atomic_write, model_cfg, save_model
 from multimodal.training_data import Pairs, batches_of_images, epoch_batches
 
@@ -285,8 +285,7 @@ def score_pairs(encoder: ClipEncoder, pairs: Pairs, ks: tuple[int, ...] = KS, ba
                                            for i in range(s, min(s + batch_size, len(pairs)))]))
         for s in range(0, len(pairs), batch_size)])
     texts = list(dict.fromkeys(c for caps in pairs.captions for c in caps))
-    text_vectors = np.concatenate([encoder.encode_texts(texts[s:s + 256]) for s in range(0, len(texts), 256)])
-    return retrieval_scores(vectors, pairs.captions, text_vectors, texts, ks)
+    return retrieval_scores(vectors, pairs.captions, encode_texts(encoder, texts), texts, ks)
 
 
 def _adamw(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.Optimizer:

@@ -8,7 +8,6 @@ Writing to the index (tagging) and naming server folders (probe targets) need a 
 
 from __future__ import annotations
 
-import functools
 import html
 from collections.abc import Callable
 from pathlib import Path
@@ -26,23 +25,11 @@ from multimodal.probe import parse_attribute, parse_targets, run_probe
 from multimodal.search import Filters, Searcher
 from multimodal.space_map import build_map, thumbnails
 from multimodal.tagging import known_tags, parse_labels, tag_images
+from ui.handlers import friendly_errors
 from ui.thumbnails import Source, Thumbnails
 
 UI_MAP_SAMPLE = 500  # points drawn in the UI (thumbnails are made for each); the CLI goes further
 _MAX_GROUP_SHOWN = 24
-
-
-def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Library errors become a message in the page instead of a stack trace."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except MultimodalError as e:
-            raise gr.Error(str(e)) from e
-
-    return wrapper
 
 
 class Toolkit:
@@ -56,7 +43,7 @@ class Toolkit:
         self.thumbs = thumbs or Thumbnails(max_pixels=index.settings.max_pixels)
 
     # -- duplicates ------------------------------------------------------------------------
-    @_friendly
+    @friendly_errors
     def duplicates(self, threshold: float, folder: str) -> tuple[str, Any, DuplicateReport]:
         """Status text, the group picker, and the report (kept in a State)."""
         report = find_duplicates(self.index.store, threshold or None, where=_folder_clause(folder))
@@ -80,7 +67,7 @@ class Toolkit:
         return [(str(thumb), _describe(path)) for thumb, path in zip(shown, paths, strict=True)]
 
     # -- tags ------------------------------------------------------------------------------
-    @_friendly
+    @friendly_errors
     def tag(self, labels: str, templates: str, top: float, min_score: float) -> str:
         if not self.trusted:
             raise ConfigError("tagging writes to the index; it is off on a public UI without a password")
@@ -100,20 +87,21 @@ class Toolkit:
         return f"Current tags: {', '.join(tags)}" if tags else "The index has no tags yet."
 
     # -- map -------------------------------------------------------------------------------
-    @_friendly
+    @friendly_errors
     def map(self, queries: str, colour_by: str, sample: float, with_thumbnails: bool) -> str:
         space = build_map(self.index.store, sample=int(sample))
         for text in (q.strip() for q in queries.splitlines()):
             if text:
                 space.place(text, self.searcher().text_vector(text))
-        thumbs = thumbnails([p.path for p in space.points]) if with_thumbnails else {}
+        thumbs = thumbnails([p.path for p in space.points], max_pixels=self.index.settings.max_pixels) \
+            if with_thumbnails else {}
         page = render_page(space, colour_by=colour_by, thumbnails=thumbs)
         # An iframe keeps the page's own script and styles apart from Gradio's.
         return (f'<iframe title="map of the embedding space" srcdoc="{html.escape(page, quote=True)}" '
                 'style="width:100%;height:82vh;border:0"></iframe>')
 
     # -- bias probe ------------------------------------------------------------------------
-    @_friendly
+    @friendly_errors
     def probe(self, targets: str, first: str, second: str, template: str, permutations: float) -> str:
         parsed = parse_targets(targets)
         if not self.trusted and any(t.kind == "folder" for t in parsed):
