@@ -131,10 +131,17 @@ class Searcher:
             threshold: drop hits whose similarity is below this.
             filters: metadata filters.
         """
+        exclude = {str(t.value) for t in terms if t.kind == "id"}
+        return self.search_vector(self.query_vector(terms), k, target=target, threshold=threshold, filters=filters,
+                                  exclude=exclude)
+
+    def search_vector(self, vector: np.ndarray, k: int = 10, *, target: Target = "images",
+                      threshold: float | None = None, filters: Filters | None = None,
+                      exclude: set[str] | frozenset[str] = frozenset()) -> list[Hit]:
+        """`search` for a query vector already made (e.g. one image's, used for two searches); ids in
+        `exclude`, and captions of those images, are left out."""
         if k < 1:
             raise ConfigError(f"-k must be at least 1, got {k}")
-        vector = self.query_vector(terms)
-        exclude = {str(t.value) for t in terms if t.kind == "id"}
         kinds = {"images": [IMAGE], "captions": [CAPTION], "both": [IMAGE, CAPTION]}.get(target)
         if kinds is None:
             raise ConfigError(f"target must be images, captions or both, got {target!r}")

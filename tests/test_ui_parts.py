@@ -166,9 +166,11 @@ def test_likes_and_dislikes_become_a_recommendation(handlers: Handlers) -> None:
 def test_image_search_by_upload_also_lists_the_nearest_captions(handlers: Handlers, ui_index: Index,
                                                                 tmp_path: Path) -> None:
     query = write_image(tmp_path / "q.png", color=(221, 31, 29), size=(96, 64))
+    encoded = list(ui_index.encoder.image_batches)
     _, hits, _, captions, *_ = handlers.search_image(str(query), None, *OPTS)
     assert Path(hits[0].path).name == "red.png"
     assert "Captions nearest" in captions and "a red square" in captions
+    assert ui_index.encoder.image_batches == [*encoded, 1]  # the query image was encoded once for both searches
 
 
 def test_mistakes_reach_the_person_as_gr_error_with_a_human_message(handlers: Handlers, tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from multimodal.search import Term
 from multimodal.store import Hit
 from ui import views
 from ui.compose import FilterFields, parse_terms
-from ui.service import Options, SearchService
+from ui.service import NEAREST_CAPTIONS, Options, SearchService
 
 _log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -92,9 +92,11 @@ class Handlers:
     @friendly_errors
     def search_image(self, upload: str | None, path: str | None, *opts: Any) -> tuple[Any, ...]:
         image = self.service.query_image(upload, path)
-        out = list(self._results("your image", lambda: self.service.search_image(image, options(*opts))))
+        vector = self.service.image_vector(image)  # encoded once, for the images and for the nearest captions
+        out = list(self._results("your image", lambda: self.service.search_vector(vector, options(*opts))))
         if out[1]:  # results, so the index is not empty: also say which captions describe the image best
-            out[3] = "**Captions nearest to your image**\n\n" + views.captions(self.service.nearest_captions(image))
+            nearest = self.service.search_vector(vector, Options(k=NEAREST_CAPTIONS, target="captions"))
+            out[3] = "**Captions nearest to your image**\n\n" + views.captions(nearest)
         return tuple(out)
 
     @friendly_errors

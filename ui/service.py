@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from multimodal.errors import ConfigError, MultimodalError, NotFoundError
@@ -25,6 +26,9 @@ from ui.safety import DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_MAX_UPLOAD_PIXELS, Expos
 from ui.thumbnails import GRID_SIZE, PREVIEW_SIZE, Source, Thumbnails
 
 _log = logging.getLogger(__name__)
+
+
+NEAREST_CAPTIONS = 5  # captions shown beside an image search
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,14 @@ class SearchService:
     def search_image(self, image: ImageLike, options: Options) -> list[Hit]:
         return self.search([Term("image", image)], options)
 
+    def image_vector(self, image: ImageLike) -> np.ndarray:
+        """The query vector of `image`, to search with more than once without encoding it again."""
+        self.index.store.collection  # noqa: B018 - an empty index raises EmptyIndexError before a model loads
+        return self.searcher.image_vector(image)
+
+    def search_vector(self, vector: np.ndarray, options: Options) -> list[Hit]:
+        return self.searcher.search_vector(vector, options.k, **options.kwargs())
+
     def more_like_this(self, record_id: str, options: Options) -> list[Hit]:
         self.index.store.collection  # noqa: B018
         return self.searcher.more_like_this(record_id, options.k, **options.kwargs())
@@ -99,7 +111,7 @@ class SearchService:
         self.index.store.collection  # noqa: B018
         return self.searcher.recommend(list(liked), list(disliked), options.k, **options.kwargs())
 
-    def nearest_captions(self, image: ImageLike, k: int = 5) -> list[Hit]:
+    def nearest_captions(self, image: ImageLike, k: int = NEAREST_CAPTIONS) -> list[Hit]:
         """Captions nearest to `image`; empty when the index holds no captions."""
         self.index.store.collection  # noqa: B018
         return self.searcher.nearest_captions(image, k)
