@@ -9,7 +9,8 @@ import pytest
 
 from multimodal.cli.main import build_parser
 from multimodal.config import Settings
-from multimodal.store import IMAGE, Store
+from multimodal.duplicates import find_duplicates
+from multimodal.store import Store
 from tests.fixtures.chroma_server import ChromaServer
 from tests.fixtures.ingest_runs import PHOTOS, TINY, CleanRun, cli_env, ingest_json, location, run_cli
 
@@ -73,8 +74,8 @@ def test_toolkit_commands_read_a_server_index(clean_run: CleanRun, tmp_path: Pat
     served = ["--collection", clean_run.collection]
     dupes = run_cli("duplicates", *served, "--json", env=env)
     assert dupes.returncode == 0, dupes.stderr
-    groups = json.loads(dupes.stdout)
-    assert isinstance(groups, list) and all(set(g) <= set(_paths(clean_run)) for g in groups)
+    served_store = Store.open(Settings.resolve(chroma_url=clean_run.url, collection=clean_run.collection))
+    assert json.loads(dupes.stdout) == [list(g.paths) for g in find_duplicates(served_store).near]
 
     page = tmp_path / "map.html"
     mapped = run_cli("map", *served, "--out", str(page), env=env)
@@ -88,7 +89,3 @@ def test_toolkit_commands_read_a_server_index(clean_run: CleanRun, tmp_path: Pat
     assert by_env.returncode == 0, by_env.stderr
     assert json.loads(by_env.stdout)["ann"]["vectors"] == PHOTOS
 
-
-def _paths(run: CleanRun) -> list[str]:
-    store = Store.open(Settings.resolve(chroma_url=run.url, collection=run.collection))
-    return [str(r.metadata["path"]) for r in store.iter_records(where={"kind": IMAGE})]
