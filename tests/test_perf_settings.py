@@ -1,5 +1,5 @@
-"""Speed-related settings: HNSW parameters from flags and environment, the CLI flags that set them, and the
-ingest command's hint towards the faster bf16 mode."""
+"""Speed-related settings: HNSW parameters from flags and environment, the CLI flags that set them, the
+ingest command's hint towards the faster bf16 mode, and the CLI's progress bar."""
 
 from __future__ import annotations
 
@@ -82,3 +82,18 @@ def test_a_long_float32_cpu_ingest_suggests_bf16_only_where_it_helps(monkeypatch
     assert ingest_cli.bf16_tip("auto", object(), 500) is None  # an encoder without a precision (tests' fake)
     monkeypatch.setattr(ingest_cli, "cpu_has_bf16", lambda: False)
     assert ingest_cli.bf16_tip("auto", cpu, 500) is None
+
+
+def test_the_cli_progress_bar_follows_the_library_callbacks(capsys: pytest.CaptureFixture[str]) -> None:
+    from multimodal.cli.common import ProgressBar
+
+    bar = ProgressBar("ingest", disabled=False)
+    for done in (1, 2, 3):
+        bar.update(done, 3)
+    bar.close()
+    err = capsys.readouterr().err
+    assert "ingest" in err and "3/3" in err
+    quiet = ProgressBar("ingest", disabled=True)
+    quiet.update(1, 3)
+    quiet.close()
+    assert capsys.readouterr().err == ""

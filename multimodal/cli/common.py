@@ -64,6 +64,29 @@ def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
     return Settings.resolve(**flags)
 
 
+class ProgressBar:
+    """A tqdm bar fed by the library's (done, total) progress callbacks: rate and ETA on stderr."""
+
+    def __init__(self, desc: str, *, disabled: bool, unit: str = "img", leave: bool = True) -> None:
+        self.desc, self.unit, self.leave, self.disabled = desc, unit, leave, disabled
+        self.bar: Any = None
+
+    def update(self, done: int, total: int) -> None:
+        if self.disabled:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit=self.unit, desc=self.desc, leave=self.leave, dynamic_ncols=True,
+                            file=sys.stderr)
+        self.bar.n = done
+        self.bar.refresh() if done == total else self.bar.update(0)  # update(0) redraws at tqdm's own pace
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def print_json(data: Any) -> None:
     json.dump(data, sys.stdout, indent=None, default=str)
     sys.stdout.write("\n")

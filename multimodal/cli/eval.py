@@ -7,7 +7,7 @@ import sys
 from dataclasses import replace
 from typing import Any
 
-from multimodal.cli.common import add_index_options, add_model_options, print_json, settings_from
+from multimodal.cli.common import ProgressBar, add_index_options, add_model_options, print_json, settings_from
 from multimodal.encoder import load_encoder
 from multimodal.errors import ConfigError
 from multimodal.evaluate import DEFAULT_TEMPLATES, EvalReport, ann_recall, evaluate_folder
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
             spec = resolve_model(settings, None)
             encoder = load_encoder(spec.model, spec.pretrained or None, settings.device,
                                    precision=settings.precision)
-        bar = _Bar(disabled=args.quiet)
+        bar = ProgressBar("encoding", disabled=args.quiet or not sys.stderr.isatty(), leave=False)
         try:
             report = evaluate_folder(args.data, encoder, templates=args.template or DEFAULT_TEMPLATES,
                                      batch_size=settings.batch_size, workers=settings.workers, progress=bar.update)
@@ -80,23 +80,3 @@ def _print(report: EvalReport) -> None:
         print(f"index ANN recall@{a.k} {a.recall:.3f} ({a.queries} queries over {a.vectors} images)")
     for line in report.skipped:
         print(f"  skipped {line}", file=sys.stderr)
-
-
-class _Bar:
-    def __init__(self, disabled: bool) -> None:
-        self.disabled = disabled or not sys.stderr.isatty()
-        self.bar: Any = None
-
-    def update(self, done: int, total: int) -> None:
-        if self.disabled:
-            return
-        if self.bar is None:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, unit="img", desc="encoding", leave=False, file=sys.stderr)
-        self.bar.n = done
-        self.bar.refresh()
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()

@@ -6,7 +6,14 @@ import argparse
 import sys
 from typing import Any
 
-from multimodal.cli.common import add_hnsw_options, add_index_options, add_model_options, print_json, settings_from
+from multimodal.cli.common import (
+    ProgressBar,
+    add_hnsw_options,
+    add_index_options,
+    add_model_options,
+    print_json,
+    settings_from,
+)
 from multimodal.encoder import cpu_has_bf16
 from multimodal.index import Index
 from multimodal.ingest import Shard
@@ -34,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args, batch_size=args.batch_size, workers=args.workers, compress=args.compress)
     shard = Shard.parse(args.shard) if args.shard else None
     index = Index.open(settings)
-    bar = _ProgressBar(disabled=args.quiet or (not sys.stderr.isatty() and args.json))
+    bar = ProgressBar("ingest", disabled=args.quiet or (not sys.stderr.isatty() and args.json))
     try:
         report = index.ingest(args.folder, shard=shard, progress=bar.update)
     finally:
@@ -60,28 +67,6 @@ def bf16_tip(asked: str, encoder: Any, seconds: float) -> str | None:
         return None
     return ("tip: this CPU computes bfloat16 natively: --precision bf16 (or MULTIMODAL_PRECISION=bf16) runs "
             "ViT-B-32 about 1.9x faster, with vectors within cosine 0.9998 of float32 ones (README: Performance)")
-
-
-class _ProgressBar:
-    """tqdm bar fed by the library's (done, total) callbacks: images/s and ETA."""
-
-    def __init__(self, disabled: bool) -> None:
-        self.disabled = disabled
-        self.bar: Any = None
-
-    def update(self, done: int, total: int) -> None:
-        if self.disabled:
-            return
-        if self.bar is None:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, unit="img", desc="ingest", dynamic_ncols=True, file=sys.stderr)
-        self.bar.n = done
-        self.bar.refresh() if done == total else self.bar.update(0)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 def _print_summary(report: Any) -> None:
