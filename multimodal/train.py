@@ -52,6 +52,7 @@ class TrainConfig:
     device: str = "auto"
     workers: int = 0  # decoding threads; 0 = one per core
     restart: bool = False  # ignore a checkpoint in OUT and start over
+    hard_negatives: float = 0.0  # share of batches built around one shared caption word (see epoch_batches)
 
     def validated(self) -> TrainConfig:
         if self.epochs is not None and self.epochs < 1:
@@ -64,6 +65,8 @@ class TrainConfig:
             raise ConfigError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
         if self.lr <= 0:
             raise ConfigError(f"--lr must be positive, got {self.lr}")
+        if not 0 <= self.hard_negatives <= 1:
+            raise ConfigError(f"--hard-negatives must be in [0, 1], got {self.hard_negatives}")
         return self
 
 
@@ -148,7 +151,7 @@ class _Run:
         self.loss_fn = open_clip.ClipLoss()
         self.optimizer = _adamw(self.model, config.lr, config.weight_decay)
         self.epochs = config.epochs if config.epochs is not None else (10_000 if config.minutes else 10)
-        self.steps_per_epoch = len(epoch_batches(train_set, config.batch_size, config.seed, 0))
+        self.steps_per_epoch = len(epoch_batches(train_set, config.batch_size, config.seed, 0, config.hard_negatives))
         self.step = 0
         self.elapsed = 0.0
         self.done_epochs = 0
@@ -163,7 +166,8 @@ class _Run:
         c = self.config
         return {"model": self.encoder.spec.model, "pretrained": self.encoder.spec.pretrained,
                 "model_cfg": self.model_cfg, "data": str(c.data.absolute()), "seed": c.seed,
-                "batch_size": c.batch_size, "val_fraction": c.val_fraction}
+                "batch_size": c.batch_size, "val_fraction": c.val_fraction,
+                "hard_negatives": c.hard_negatives}
 
     def restore(self, report: TrainReport) -> None:
         path = self.config.out / STATE_FILE
@@ -218,7 +222,7 @@ class _Run:
     def _epoch(self, epoch: int, on_step: StepFn | None) -> float:
         c = self.config
         torch.manual_seed(c.seed * 100_003 + epoch)  # augmentation draws: the same per epoch, resumed or not
-        batches = epoch_batches(self.train_set, c.batch_size, c.seed, epoch)
+        batches = epoch_batches(self.train_set, c.batch_size, c.seed, epoch, c.hard_negatives)
         self.model.train()
         losses = []
         started = time.perf_counter()

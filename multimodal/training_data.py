@@ -109,20 +109,31 @@ class Batch:
     texts: list[str]
 
 
-def epoch_batches(pairs: Pairs, batch_size: int, seed: int, epoch: int) -> list[list[tuple[int, str]]]:
+def epoch_batches(pairs: Pairs, batch_size: int, seed: int, epoch: int,
+                  hard_negatives: float = 0.0) -> list[list[tuple[int, str]]]:
     """This epoch's batches of (image index, caption): a seeded shuffle and one random caption per image.
 
     ClipLoss takes every other image in a batch as a wrong match for a caption, so no batch holds an
     image that also carries another member's chosen caption: "a red circle" never shares a batch with
     a second red circle captioned so, and the loss never pushes a right answer away.
+
+    `hard_negatives` is the share of batches built from groups of captions that share most of their words
+    (`_Pool.neighbour_batch`): pairs that differ in one attribute can only be told apart by that attribute,
+    so the model has to learn what a random batch lets it skip (there, colour alone separates most pairs).
+    It needs no labels: any captioned folder has words.
     """
     rng = np.random.default_rng([seed, epoch])
     order = rng.permutation(len(pairs))
-    choice = [int(rng.integers(len(pairs.captions[i]))) for i in order]
+    chosen = [(i, pairs.captions[i][int(rng.integers(len(pairs.captions[i])))]) for i in order.tolist()]
+    pool = _Pool(chosen, pairs.captions)
     open_batches: list[_OpenBatch] = []
     done: list[list[tuple[int, str]]] = []
-    for i, c in zip(order.tolist(), choice, strict=True):
-        text, captions = pairs.captions[i][c], set(pairs.captions[i])
+    while pool.remaining:
+        if hard_negatives > 0 and rng.random() < hard_negatives:
+            done.append(pool.neighbour_batch(batch_size))
+            continue
+        i, text = pool.take_next()
+        captions = set(pairs.captions[i])
         target = next((b for b in open_batches if b.accepts(text, captions)), None)
         if target is None:
             target = _OpenBatch()
@@ -132,7 +143,77 @@ def epoch_batches(pairs: Pairs, batch_size: int, seed: int, epoch: int) -> list[
             done.append(target.items)
             open_batches.remove(target)
     done += [b.items for b in open_batches if len(b.items) >= 2]  # a batch of one teaches nothing contrastive
-    return done
+    return [b for b in done if len(b) >= 2]
+
+
+_STOP_WORDS = frozenset(["a", "an", "the", "of", "on", "at", "in", "to", "and", "with", "photo",
+                         "un", "une", "le", "la", "les", "l", "d", "de", "du", "des", "au", "à", "en", "et"])
+
+
+def caption_words(text: str) -> set[str]:
+    """The content words of a caption, lower case, without punctuation and stop words."""
+    words = "".join(ch if ch.isalnum() else " " for ch in text.lower()).split()
+    return {w for w in words if w not in _STOP_WORDS}
+
+
+class _Pool:
+    """The epoch's (image, caption) choices not yet placed in a batch, in shuffled order."""
+
+    def __init__(self, chosen: list[tuple[int, str]], captions: list[list[str]]) -> None:
+        self.items = chosen
+        self.captions = captions
+        self.placed = [False] * len(chosen)
+        self.cursor = 0
+        self.remaining = len(chosen)
+        self.by_word: dict[str, list[int]] = {}
+        for n, (_, text) in enumerate(chosen):
+            for word in caption_words(text):
+                self.by_word.setdefault(word, []).append(n)
+
+    def take_next(self) -> tuple[int, str]:
+        return self._take(self._next_index())
+
+    def _take(self, n: int) -> tuple[int, str]:
+        self.placed[n] = True
+        self.remaining -= 1
+        return self.items[n]
+
+    def neighbour_batch(self, batch_size: int) -> list[tuple[int, str]]:
+        """A batch of a few groups, each the next item's caption and the captions sharing most words with it
+        ("a small red star on the left" draws "a small red cross on the left", "a large red star on the left",
+        ...): pairs that differ in one attribute, so only that attribute tells them apart."""
+        batch = _OpenBatch()
+        group = max(2, batch_size // 4)
+        while len(batch.items) < batch_size and self.remaining:
+            before = len(batch.items)
+            self._fill(batch, (m for m in range(self.cursor, len(self.items)) if not self.placed[m]),
+                       before + 1)
+            if len(batch.items) == before:
+                break  # nothing left fits this batch
+            seed_words = caption_words(batch.items[-1][1])
+            overlap: dict[int, int] = {}
+            for word in seed_words:
+                for m in self.by_word[word]:
+                    if not self.placed[m]:
+                        overlap[m] = overlap.get(m, 0) + 1
+            nearest = sorted(overlap, key=lambda m: -overlap[m])  # stable: ties keep the shuffled order
+            self._fill(batch, iter(nearest), min(batch_size, len(batch.items) + group - 1))
+        return batch.items
+
+    def _next_index(self) -> int:
+        while self.placed[self.cursor]:
+            self.cursor += 1
+        return self.cursor
+
+    def _fill(self, batch: _OpenBatch, candidates: Iterator[int], batch_size: int) -> None:
+        for n in candidates:
+            if len(batch.items) >= batch_size:
+                return
+            i, text = self.items[n]
+            captions = set(self.captions[i])
+            if batch.accepts(text, captions):
+                self._take(n)
+                batch.add(i, text, captions)
 
 
 @dataclass

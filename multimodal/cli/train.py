@@ -19,6 +19,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "open_clip model folder to --out; use it anywhere with --model local-dir:OUT. Rerunning the same "
         "command resumes after the last finished epoch.",
     )
+    _add_arguments(p)
+    return p
+
+
+def parser() -> argparse.ArgumentParser:
+    """The train command's own parser (the demo's retrain runs its recorded command through it)."""
+    p = argparse.ArgumentParser(prog="multimodal train")
+    _add_arguments(p)
+    return p
+
+
+def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", help="captioned folder (.txt sidecars, captions.csv or captions.jsonl)")
     p.add_argument("--out", required=True, metavar="DIR", help="model folder to write (and resume from)")
     p.add_argument("--model", default="mm-tiny", metavar="ARCH",
@@ -37,23 +49,29 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--val-fraction", type=float, default=0.1, help="share of DATA held out for the per-epoch "
                    "Recall@K (default 0.1; 0 = none)")
     p.add_argument("--eval-data", metavar="DIR", help="another captioned folder scored after every epoch")
+    p.add_argument("--hard-negatives", type=float, default=0.0, metavar="SHARE",
+                   help="share of batches whose captions all share one word (0-1, default 0): teaches the "
+                        "attributes a random batch lets the model skip")
     p.add_argument("--restart", action="store_true", help="ignore a checkpoint in --out and start over")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     p.add_argument("--workers", type=int, default=0, help="image-decoding threads (default: one per core)")
     p.add_argument("--json", action="store_true", help="print the per-epoch results as JSON at the end")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    return p
 
 
-def run(args: argparse.Namespace) -> int:
-    config = TrainConfig(
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(
         data=Path(args.data).expanduser(), out=Path(args.out).expanduser(), model=args.model,
         pretrained=args.pretrained, config=Path(args.config).expanduser() if args.config else None,
         epochs=args.epochs, minutes=args.minutes, batch_size=args.batch_size, lr=args.lr,
         weight_decay=args.weight_decay, seed=args.seed, val_fraction=args.val_fraction,
         eval_data=Path(args.eval_data).expanduser() if args.eval_data else None, device=args.device,
-        workers=args.workers, restart=args.restart,
+        workers=args.workers, restart=args.restart, hard_negatives=args.hard_negatives,
     )
+
+
+def run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
     bars = _Bars(disabled=args.quiet)
     try:
         report = train(config, on_step=bars.step, on_epoch=bars.epoch, on_load=bars.load)
