@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from multimodal.errors import ConfigError
 
-DATA_VERSION = 1  # bump when the drawing or the captions change: cached demo models depend on it
+DATA_VERSION = 2  # bump when the drawing or the captions change: cached demo models depend on it
 SHAPES = ("circle", "square", "triangle", "star", "cross")
 COLOURS = {  # saturated, so they stand out from the low-saturation backgrounds
     "red": (215, 35, 35), "orange": (245, 140, 25), "yellow": (240, 215, 35),
@@ -113,6 +113,59 @@ def caption_phrasings(attrs: Attributes, vocabulary: Vocabulary = VOCABULARIES["
             f"a photo of {_a(f'{z} {c} {s} {p}')}"]
 
 
+# French: the adjective of size before the noun, the colour after it, both agreeing with the noun's gender.
+_FR_SHAPES = {"circle": ("cercle", "m"), "square": ("carré", "m"), "triangle": ("triangle", "m"),
+              "star": ("étoile", "f"), "cross": ("croix", "f")}
+_FR_COLOURS = {"red": ("rouge", "rouge"), "orange": ("orange", "orange"), "yellow": ("jaune", "jaune"),
+               "green": ("vert", "verte"), "blue": ("bleu", "bleue"), "purple": ("violet", "violette")}
+_FR_SIZES = {"small": ("petit", "petite"), "large": ("grand", "grande")}
+_FR_POSITIONS = {"left": "à gauche", "right": "à droite", "top": "en haut", "bottom": "en bas",
+                 "center": "au centre"}
+
+
+def caption_fr(attrs: Attributes) -> str:
+    """The full caption in French, e.g. "une petite étoile bleue à gauche", "un grand cercle rouge en haut"."""
+    noun, gender = _FR_SHAPES[attrs.shape]
+    g = 0 if gender == "m" else 1
+    article = "un" if gender == "m" else "une"
+    return (f"{article} {_FR_SIZES[attrs.size][g]} {noun} {_FR_COLOURS[attrs.colour][g]} "
+            f"{_FR_POSITIONS[attrs.position]}")
+
+
+def caption_phrasings_fr(attrs: Attributes) -> list[str]:
+    """The French caption in other word orders ("à gauche, une petite étoile bleue")."""
+    noun, gender = _FR_SHAPES[attrs.shape]
+    g = 0 if gender == "m" else 1
+    article = "un" if gender == "m" else "une"
+    size, colour, where = _FR_SIZES[attrs.size][g], _FR_COLOURS[attrs.colour][g], _FR_POSITIONS[attrs.position]
+    photo = "d'un" if gender == "m" else "d'une"
+    return [f"{where}, {article} {size} {noun} {colour}", f"{article} {noun} {colour}, {size}, {where}",
+            f"une photo {photo} {size} {noun} {colour} {where}"]
+
+
+def short_caption_fr(attrs: Attributes) -> str:
+    """Colour and shape only, in French ("une étoile bleue", "un cercle rouge")."""
+    noun, gender = _FR_SHAPES[attrs.shape]
+    g = 0 if gender == "m" else 1
+    return f"{'un' if gender == 'm' else 'une'} {noun} {_FR_COLOURS[attrs.colour][g]}"
+
+
+def captions_for(attrs: Attributes, style: CaptionStyle, language: str = "en",
+                 vocabulary: Vocabulary = VOCABULARIES["en"]) -> list[str]:
+    """Every caption `generate` writes for one image in one language, the full caption first."""
+    if language == "fr":
+        full, phrasings, short = caption_fr(attrs), caption_phrasings_fr(attrs), short_caption_fr(attrs)
+    else:
+        full, phrasings = caption(attrs, vocabulary), caption_phrasings(attrs, vocabulary)
+        short = short_caption(attrs, vocabulary)
+    texts = [full]
+    if style in ("phrasings", "varied"):
+        texts += phrasings
+    if style in ("short", "varied"):
+        texts.append(short)
+    return texts
+
+
 def short_caption(attrs: Attributes, vocabulary: Vocabulary = VOCABULARIES["en"]) -> str:
     """Colour and shape only ("a red circle"): teaches that a query leaving out size and position leaves
     them open. Every image of a kind carries it, and training keeps two images that share a caption out of
@@ -126,7 +179,8 @@ def _a(phrase: str) -> str:
 
 def generate(out: str | Path, *, split: Split = "train", per_combination: int = 1, seed: int = 0,
              size: int = 96, vocabulary: str = "en", captions: CaptionStyle = "full",
-             class_folders: Literal["shape", "colour"] | None = None) -> SyntheticSet:
+             class_folders: Literal["shape", "colour"] | None = None,
+             languages: tuple[str, ...] = ("en",)) -> SyntheticSet:
     """Write a captioned set into `out`: JPEG images plus one `captions.jsonl` (one row per caption,
     with the image's attributes as extra keys).
 
@@ -140,7 +194,11 @@ def generate(out: str | Path, *, split: Split = "train", per_combination: int = 
         captions: "full": one caption per image; "phrasings": plus the same in other word orders; "short": plus
             the colour + shape caption ("a red circle"); "varied": all of them.
         class_folders: put images in subfolders named after their shape (or colour), for zero-shot evaluation.
+        languages: caption languages, each row tagged with its `lang`: "en" (in `vocabulary`'s words) and/or
+            "fr" (French, with its word order and agreement: "une petite étoile bleue à gauche").
     """
+    if unknown := set(languages) - {"en", "fr"}:
+        raise ConfigError(f"unknown caption language(s) {sorted(unknown)}; choose from en, fr")
     if vocabulary not in VOCABULARIES:
         raise ConfigError(f"unknown vocabulary {vocabulary!r}; choose from {', '.join(VOCABULARIES)}")
     if per_combination < 1 or size < 32:
@@ -158,12 +216,8 @@ def generate(out: str | Path, *, split: Split = "train", per_combination: int = 
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         # Full-resolution colour (no 4:2:0 subsampling) keeps small shapes' colours true at a few KB a file.
         draw_image(attrs, rng, size).save(root / rel, format="JPEG", quality=92, subsampling=0)
-        texts = [caption(attrs, vocab)]
-        if captions in ("phrasings", "varied"):
-            texts += caption_phrasings(attrs, vocab)
-        if captions in ("short", "varied"):
-            texts.append(short_caption(attrs, vocab))
-        rows += [{"file": rel, "caption": t, **attrs.__dict__} for t in texts]
+        rows += [{"file": rel, "caption": t, "lang": lang, **attrs.__dict__}
+                 for lang in languages for t in captions_for(attrs, captions, lang, vocab)]
     with open(root / "captions.jsonl", "w", encoding="utf-8") as f:
         f.writelines(json.dumps(row) + "\n" for row in rows)
     return SyntheticSet(root, len(combos) * per_combination, len(rows), len(combos))
