@@ -17,7 +17,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from multimodal.errors import ImageLoadError
 from multimodal.images import load_image
+from multimodal.pipeline import default_workers, ordered_map
 
 PIXEL_SIDE = 16  # the baseline's images: 16×16 RGB, 768 numbers
 SILHOUETTE_SAMPLE = 5000  # silhouette is quadratic in n: larger sets are scored on a seeded sample
@@ -81,13 +83,26 @@ def cluster_scores(vectors: np.ndarray, labels: Sequence[Any], *, seed: int = 0,
                          purity(labels, found), silhouette, k, len(vectors))
 
 
-def pixel_vectors(paths: Sequence[Path], side: int = PIXEL_SIDE, max_pixels: int = 180_000_000) -> np.ndarray:
-    """Each image shrunk to side×side RGB, flattened and scaled to 0..1: the baseline's "embedding"."""
-    rows = []
-    for path in paths:
-        image = load_image(path, max_pixels=max_pixels, min_side=side).image
+def pixel_vectors(paths: Sequence[Path], side: int = PIXEL_SIDE, max_pixels: int = 180_000_000,
+                  workers: int = 0) -> np.ndarray:
+    """Each image shrunk to side×side RGB, flattened and scaled to 0..1: the baseline's "embedding".
+
+    Raises:
+        ImageLoadError: an image that cannot be read (evaluation only passes images it has just read).
+    """
+    def thumbnail(path: Path) -> np.ndarray | ImageLoadError:
+        try:  # JPEGs decode at 1/8 scale in the DCT domain: a fraction of the encoder's decoding cost
+            image = load_image(path, max_pixels=max_pixels, min_side=side).image
+        except ImageLoadError as e:
+            return e
         small = image.convert("RGB").resize((side, side), Image.Resampling.BILINEAR)
-        rows.append(np.asarray(small, dtype=np.float32).reshape(-1) / 255.0)
+        return np.asarray(small, dtype=np.float32).reshape(-1) / 255.0
+
+    rows = []
+    for _, row in ordered_map(thumbnail, list(paths), workers=workers or default_workers(), in_flight=64):
+        if isinstance(row, ImageLoadError):
+            raise row
+        rows.append(row)
     return np.stack(rows) if rows else np.zeros((0, side * side * 3), np.float32)
 
 
