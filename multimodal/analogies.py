@@ -139,7 +139,8 @@ def analogies_for(root: Path, paths: Sequence[Path], captions: Sequence[Sequence
 def read_analogies(tsv: str | Path, root: Path, paths: Sequence[Path], captions: Sequence[Sequence[str]],
                    ) -> list[Analogy]:
     """Analogies from a TSV: `start` (an image under `root`, or a text), minus text, plus text, expected caption
-    words, and optionally a group name. Right answers: images with a caption holding every expected word.
+    words, and optionally a group name. Right answers: the other images whose captions (together) hold every
+    expected word. Empty lines and lines starting with `#` are skipped.
 
     Raises:
         ConfigError: an unreadable file, a row of the wrong width, an image that was not evaluated, or
@@ -147,26 +148,27 @@ def read_analogies(tsv: str | Path, root: Path, paths: Sequence[Path], captions:
     """
     tsv = Path(tsv)
     try:
-        rows = [r for r in csv.reader(tsv.read_text(encoding="utf-8").splitlines(), delimiter="\t")
-                if r and not r[0].startswith("#")]
+        rows = list(csv.reader(tsv.read_text(encoding="utf-8").splitlines(), delimiter="\t"))
     except OSError as e:
         raise ConfigError(f"cannot read the analogy file {tsv}: {e}") from e
     where = {p: n for n, p in enumerate(paths)}
-    words = [{w for c in caps for w in _words(c)} for caps in captions]
+    words = [{w for c in caps for w in _words(c)} for caps in captions]  # an image's captions together
     out = []
     for line, row in enumerate(rows, 1):
+        if not row or not "".join(row).strip() or row[0].startswith("#"):
+            continue
         if len(row) not in (4, 5):
-            raise ConfigError(f"{tsv} row {line}: expected 4 or 5 tab-separated columns "
+            raise ConfigError(f"{tsv} line {line}: expected 4 or 5 tab-separated columns "
                               "(image or text, minus text, plus text, expected caption words[, group])")
         start, minus, plus, expected = (cell.strip() for cell in row[:4])
         image = _as_image(start, root)
         if image is not None and image not in where:
-            raise ConfigError(f"{tsv} row {line}: {start} is not among the captioned images evaluated")
+            raise ConfigError(f"{tsv} line {line}: {start} is not among the captioned images evaluated")
         start_ref: int | str = where[image] if image is not None else start
         want = set(_words(expected))
         right = frozenset(n for n, have in enumerate(words) if want <= have and n != start_ref)
         if not right:
-            raise ConfigError(f"{tsv} row {line}: no other image has a caption with all of {expected!r}")
+            raise ConfigError(f"{tsv} line {line}: no other image has a caption with all of {expected!r}")
         out.append(Analogy(start_ref, minus, plus, row[4].strip() if len(row) == 5 else "all", right))
     return out
 

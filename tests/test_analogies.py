@@ -114,12 +114,17 @@ def test_the_analogy_file_replaces_the_attribute_swaps_and_names_its_groups(
 
 
 @pytest.mark.parametrize(("row", "message"), [
-    ("00000.jpg\tred\tblue", "4 or 5 tab-separated columns"),
-    ("00000.jpg\tred\tblue\tpurple elephant", "no other image has a caption"),
+    ("00000.jpg\tred\tblue", "line 2: expected 4 or 5 tab-separated columns"),  # line 1 is a comment
+    ("00000.jpg\tred\tblue\tpurple elephant", "line 2: no other image has a caption"),
 ])
 def test_a_bad_analogy_row_is_a_clear_error(gallery: Path, tmp_path: Path, row: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         evaluate_folder(gallery, FakeEncoder(), analogies=_tsv(tmp_path / "a.tsv", [row]))
+
+
+def test_a_missing_analogy_file_is_a_clear_error(gallery: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read the analogy file"):
+        evaluate_folder(gallery, FakeEncoder(), analogies=tmp_path / "missing.tsv")
 
 
 def test_an_analogy_image_outside_the_evaluated_folder_is_refused(gallery: Path, tmp_path: Path) -> None:

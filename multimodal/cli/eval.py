@@ -29,7 +29,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help=f"zero-shot prompt with {{label}} (repeatable; default {DEFAULT_TEMPLATES[0]!r})")
     p.add_argument("--analogies", metavar="FILE",
                    help="TSV of analogies: image (path under DATA) or text, minus text, plus text, expected "
-                   "caption words[, group]; right when the nearest other image's caption has every expected word")
+                   "caption words[, group]; right when the nearest other image's captions hold every expected word")
     p.add_argument("--ann", action="store_true", help="also measure the index's ANN recall@10 (implied by "
                    "--index or --chroma-url)")
     p.add_argument("--batch-size", type=int, metavar="N", help="images per forward pass (default 16)")
