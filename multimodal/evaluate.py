@@ -1,9 +1,11 @@
-"""Measure an embedding space: retrieval Recall@K, zero-shot accuracy, and the index's ANN recall.
+"""Measure an embedding space: retrieval Recall@K, zero-shot accuracy, analogies, clustering, and ANN recall.
 
 Recall@K, text → image: each distinct caption is a query; it scores 1 if any image carrying that exact
 caption is among the K nearest images. Image → text: each image is a query over the distinct captions;
 it scores 1 if one of its own captions is among the K nearest. (With unique captions this is the usual
 CLIP retrieval benchmark; identical captions on several images all count as right answers.)
+Analogy completion (`multimodal.analogies`) and clustering quality (`multimodal.clustering`) run when the
+captions carry attributes (generated folders) or, for clustering, when the subfolders are classes.
 """
 
 from __future__ import annotations
@@ -16,7 +18,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from multimodal.analogies import (
+    ATTRIBUTES,
+    ESSAY_WEIGHTS,
+    AnalogyScores,
+    Weights,
+    analogies_for,
+    folder_attributes,
+    score_analogies,
+)
 from multimodal.captions import Captions
+from multimodal.clustering import ClusterComparison, compare_clusterings
 from multimodal.encoder import Encoder
 from multimodal.errors import ConfigError, ImageLoadError, NotFoundError
 from multimodal.images import load_image, walk_images
@@ -92,11 +104,17 @@ class EvalReport:
     zero_shot: ZeroShotScores | None = None
     ann: AnnScores | None = None
     skipped: list[str] = field(default_factory=list)  # "path: reason" of images that could not be read
+    analogies: AnalogyScores | None = None
+    clustering: dict[str, ClusterComparison] | None = None  # labelling ("class", "shape", ...) -> scores
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = self.retrieval.to_dict() if self.retrieval else {}
         if self.zero_shot:
             data["zero_shot"] = self.zero_shot.to_dict()
+        if self.analogies:
+            data["analogies"] = self.analogies.to_dict()
+        if self.clustering:
+            data["clustering"] = {name: c.to_dict() for name, c in self.clustering.items()}
         if self.ann:
             data["ann"] = self.ann.to_dict()
         if self.skipped:
@@ -194,12 +212,15 @@ def encode_texts(encoder: Encoder, texts: Sequence[str], batch_size: int = 256) 
 # -- the whole evaluation --------------------------------------------------------------------------
 def evaluate_folder(root: str | Path, encoder: Encoder, *, ks: Sequence[int] = KS,
                     templates: Sequence[str] = DEFAULT_TEMPLATES, batch_size: int = 32, workers: int = 0,
-                    progress: ProgressFn | None = None) -> EvalReport:
-    """Retrieval Recall@K on a captioned folder, plus zero-shot accuracy when its subfolders are classes.
+                    progress: ProgressFn | None = None, analogies: str | Path | None = None,
+                    analogy_weights: Weights = ESSAY_WEIGHTS) -> EvalReport:
+    """Retrieval Recall@K on a captioned folder; zero-shot accuracy when its subfolders are classes; analogy
+    completion when its captions carry attributes or `analogies` names a TSV; clustering against the classes
+    and attributes.
 
     Raises:
         NotFoundError: `root` is not a folder.
-        ConfigError: no captioned images under `root`.
+        ConfigError: no captioned images under `root`; a bad analogy file.
     """
     data = load_captioned(root)
     if not data.paths:
@@ -212,7 +233,15 @@ def evaluate_folder(root: str | Path, encoder: Encoder, *, ks: Sequence[int] = K
     zero_shot = None
     if data.labels is not None:
         zero_shot = zero_shot_scores(encoder, vectors, [data.labels[n] for n in kept], templates)
-    return EvalReport(retrieval, zero_shot, None, [f"{e.path}: {e.reason}" for e in failed])
+    paths, folder = [data.paths[n] for n in kept], Path(root).expanduser().absolute()
+    attributes = folder_attributes(folder, paths)
+    found = analogies_for(folder, paths, captions, attributes, analogies)
+    scores = score_analogies(vectors, found, lambda t: encode_texts(encoder, t), analogy_weights) if found else None
+    labellings: dict[str, list[str]] = {"class": [data.labels[n] for n in kept]} if data.labels else {}
+    for name in ATTRIBUTES if attributes else ():
+        labellings[name] = [getattr(a, name) for a in attributes or ()]
+    return EvalReport(retrieval, zero_shot, None, [f"{e.path}: {e.reason}" for e in failed], scores,
+                      compare_clusterings(vectors, paths, labellings) or None)
 
 
 def zero_shot_scores(encoder: Encoder, image_vectors: np.ndarray, labels: Sequence[str],

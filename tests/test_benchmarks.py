@@ -58,3 +58,30 @@ def test_gpu_check_dry_run_on_the_cpu_passes_its_accuracy_check(tmp_path: Path) 
     assert {f"batch 8 {low} pinned", "batch 8 fp32 pinned", f"batch 8 {low} pageable"} == set(
         result["images_per_second"])
     assert all(rate > 0 for rate in result["images_per_second"].values())
+
+
+@pytest.fixture(scope="module")
+def intrinsic_script():
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import intrinsic
+
+        yield intrinsic
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+def test_intrinsic_benchmark_tunes_on_one_set_and_judges_the_target_on_another(intrinsic_script, tmp_path) -> None:
+    from multimodal.evaluate import evaluate_folder
+    from multimodal.synthetic import generate
+    from tests.fixtures.attribute_encoder import AttributeEncoder
+
+    tuning = generate(tmp_path / "tuning", split="heldout", size=32, seed=1).root
+    gallery = generate(tmp_path / "gallery", split="heldout", size=32, seed=2).root
+    step, tried = intrinsic_script.tune_step(AttributeEncoder(tuning), tuning)
+    assert set(tried) == set(intrinsic_script.STEPS) and tried[step] == max(tried.values())
+    encoder = AttributeEncoder(gallery)  # the constructed space: the arithmetic is right, the baselines are not
+    report = evaluate_folder(gallery, encoder)
+    text = intrinsic_script.report_text("fake", report, report, step, tried, 1.0)
+    assert "**met**" in text and "| colour | " in text and "| position | " in text
+    assert report.analogies is not None and f"| **all** | {report.analogies.overall.n} | 1.000 |" in text

@@ -113,3 +113,10 @@ def test_eval_reports_zero_shot_for_class_folders_and_ann_recall_for_an_index(
     assert set(result["zero_shot"]["per_class"]) == {"circle", "square", "triangle", "star", "cross"}
     assert result["zero_shot"]["accuracy"] > 0.3  # chance is 0.2; "a photo of a star" is a caption it never saw
     assert result["ann"]["recall@10"] >= 0.9 and result["ann"]["vectors"] == 300
+    # The generated captions carry attributes: analogies (every image × every other value of each attribute) and
+    # one clustering per attribute besides the class folders. The arithmetic beats both one-term queries.
+    analogies = result["analogies"]
+    assert analogies["n"] == 4200 and analogies["accuracy"] >= analogies["baseline"] + 0.15
+    assert set(result["clustering"]) == {"class", "shape", "colour", "size", "position"}
+    colour = result["clustering"]["colour"]
+    assert colour["nmi"] > colour["baseline"]["nmi"] + 0.3  # the space separates colours; raw pixels hardly

@@ -1,4 +1,5 @@
-"""`multimodal eval DATA`: Recall@K both ways, zero-shot accuracy for class subfolders, ANN recall of an index."""
+"""`multimodal eval DATA`: Recall@K both ways, zero-shot accuracy for class subfolders, analogies and clustering,
+ANN recall of an index."""
 
 from __future__ import annotations
 
@@ -18,12 +19,17 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "eval", help="measure a model on a captioned folder (Recall@K, zero-shot) and an index's ANN recall",
         description="Text→image and image→text Recall@1/5/10 on DATA's captioned images; zero-shot accuracy "
-        "when DATA's subfolders are class names; with --index/--chroma-url (or --ann), the recall@10 of the "
+        "when DATA's subfolders are class names; analogy completion (image − text + text) when DATA's captions "
+        "carry attributes (generated folders) or with --analogies; k-means clustering against the classes or "
+        "attributes, next to k-means on pixels; with --index/--chroma-url (or --ann), the recall@10 of the "
         "Chroma index against exact search. The model is --model, else the index's.",
     )
     p.add_argument("data", nargs="?", help="captioned folder (optional with --ann)")
     p.add_argument("--template", action="append", metavar="TEXT",
                    help=f"zero-shot prompt with {{label}} (repeatable; default {DEFAULT_TEMPLATES[0]!r})")
+    p.add_argument("--analogies", metavar="FILE",
+                   help="TSV of analogies: image (path under DATA) or text, minus text, plus text, expected "
+                   "caption words[, group]; right when the nearest other image's captions hold every expected word")
     p.add_argument("--ann", action="store_true", help="also measure the index's ANN recall@10 (implied by "
                    "--index or --chroma-url)")
     p.add_argument("--batch-size", type=int, metavar="N", help="images per forward pass (default 16)")
@@ -52,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
         bar = ProgressBar("encoding", disabled=args.quiet or not sys.stderr.isatty(), leave=False)
         try:
             report = evaluate_folder(args.data, encoder, templates=args.template or DEFAULT_TEMPLATES,
-                                     batch_size=settings.batch_size, workers=settings.workers, progress=bar.update)
+                                     batch_size=settings.batch_size, workers=settings.workers, progress=bar.update,
+                                     analogies=args.analogies)
         finally:
             bar.close()
     if index is not None and want_ann:
@@ -75,6 +82,17 @@ def _print(report: EvalReport) -> None:
         print(f"zero-shot accuracy {z.accuracy:.3f} over {len(z.per_class)} classes ({z.images} images)")
         for label, accuracy in z.per_class.items():
             print(f"  {label}: {accuracy:.3f}")
+    if report.analogies:
+        o = report.analogies.overall
+        print(f"analogies (image − text + text) accuracy {o.accuracy:.3f}, baseline {o.baseline:.3f} "
+              f"(plus text alone {o.plus_only:.3f}, image alone {o.image_only:.3f}; {o.n} analogies)")
+        for group, g in report.analogies.per_attribute.items():
+            print(f"  {group}: {g.accuracy:.3f} vs baseline {g.baseline:.3f} ({g.n})")
+    for name, c in (report.clustering or {}).items():
+        e, b = c.embedding, c.pixels
+        print(f"clustering by {name} (k={e.k}): NMI {e.nmi:.3f} ARI {e.ari:.3f} purity {e.purity:.3f} "
+              f"silhouette {e.silhouette:.3f}; pixels: NMI {b.nmi:.3f} ARI {b.ari:.3f} purity {b.purity:.3f} "
+              f"silhouette {b.silhouette:.3f}")
     if report.ann:
         a = report.ann
         print(f"index ANN recall@{a.k} {a.recall:.3f} ({a.queries} queries over {a.vectors} images)")
