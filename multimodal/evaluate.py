@@ -32,10 +32,11 @@ from multimodal.clustering import ClusterComparison, compare_clusterings
 from multimodal.encoder import Encoder
 from multimodal.errors import ConfigError, ImageLoadError, NotFoundError
 from multimodal.images import load_image, walk_images
+from multimodal.languages import LanguageScores, language_scores
 from multimodal.pipeline import default_workers, ordered_map
+from multimodal.retrieval_metrics import KS, RetrievalScores, retrieval_scores
 from multimodal.store import CAPTION, IMAGE, Store
 
-KS = (1, 5, 10)
 DEFAULT_TEMPLATES = ("a photo of a {label}",)
 ProgressFn = Callable[[int, int], None]
 
@@ -51,24 +52,6 @@ class CaptionedSet:
 
     def __len__(self) -> int:
         return len(self.paths)
-
-
-@dataclass(frozen=True)
-class RetrievalScores:
-    """Recall@K both ways; keys of the dicts are K."""
-
-    text_to_image: dict[int, float]
-    image_to_text: dict[int, float]
-    images: int
-    texts: int  # distinct captions
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "text_to_image": {f"R@{k}": round(v, 4) for k, v in self.text_to_image.items()},
-            "image_to_text": {f"R@{k}": round(v, 4) for k, v in self.image_to_text.items()},
-            "n": self.images,
-            "n_texts": self.texts,
-        }
 
 
 @dataclass(frozen=True)
@@ -106,6 +89,7 @@ class EvalReport:
     skipped: list[str] = field(default_factory=list)  # "path: reason" of images that could not be read
     analogies: AnalogyScores | None = None
     clustering: dict[str, ClusterComparison] | None = None  # labelling ("class", "shape", ...) -> scores
+    languages: LanguageScores | None = None  # per caption language, when captions.jsonl tags rows with `lang`
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = self.retrieval.to_dict() if self.retrieval else {}
@@ -115,6 +99,8 @@ class EvalReport:
             data["analogies"] = self.analogies.to_dict()
         if self.clustering:
             data["clustering"] = {name: c.to_dict() for name, c in self.clustering.items()}
+        if self.languages:
+            data["languages"] = self.languages.to_dict()
         if self.ann:
             data["ann"] = self.ann.to_dict()
         if self.skipped:
@@ -147,34 +133,6 @@ def _class_labels(root: Path, paths: list[Path]) -> list[str] | None:
 
 
 # -- metrics ---------------------------------------------------------------------------------------
-def recall_at_k(queries: np.ndarray, items: np.ndarray, relevant: Sequence[set[int]],
-                ks: Sequence[int] = KS) -> dict[int, float]:
-    """Share of queries with at least one relevant item among their k nearest (by dot product)."""
-    if len(queries) == 0:
-        return {k: 0.0 for k in ks}
-    scores = queries @ items.T
-    # Rank of the best relevant item = how many items score strictly higher than it.
-    best = np.array([scores[q, sorted(rel)].max() if rel else -np.inf for q, rel in enumerate(relevant)])
-    rank = (scores > best[:, None]).sum(axis=1)
-    return {k: float(np.mean(rank < k)) for k in ks}
-
-
-def retrieval_scores(image_vectors: np.ndarray, captions: Sequence[Sequence[str]], text_vectors: np.ndarray,
-                     texts: Sequence[str], ks: Sequence[int] = KS) -> RetrievalScores:
-    """Recall@K both ways, given image vectors, each image's captions, and vectors for the distinct `texts`."""
-    where = {t: n for n, t in enumerate(texts)}
-    images_of: list[set[int]] = [set() for _ in texts]
-    for i, caps in enumerate(captions):
-        for c in caps:
-            images_of[where[c]].add(i)
-    texts_of = [{where[c] for c in caps} for caps in captions]
-    return RetrievalScores(
-        text_to_image=recall_at_k(text_vectors, image_vectors, images_of, ks),
-        image_to_text=recall_at_k(image_vectors, text_vectors, texts_of, ks),
-        images=len(image_vectors), texts=len(texts),
-    )
-
-
 # -- encoding --------------------------------------------------------------------------------------
 def encode_images(encoder: Encoder, paths: Sequence[Path], *, batch_size: int = 32, workers: int = 0,
                   max_pixels: int = 180_000_000, progress: ProgressFn | None = None,
@@ -240,8 +198,9 @@ def evaluate_folder(root: str | Path, encoder: Encoder, *, ks: Sequence[int] = K
     labellings: dict[str, list[str]] = {"class": [data.labels[n] for n in kept]} if data.labels else {}
     for name in ATTRIBUTES if attributes else ():
         labellings[name] = [getattr(a, name) for a in attributes or ()]
+    languages = language_scores(folder, paths, captions, vectors, lambda t: encode_texts(encoder, t), ks)
     return EvalReport(retrieval, zero_shot, None, [f"{e.path}: {e.reason}" for e in failed], scores,
-                      compare_clusterings(vectors, paths, labellings) or None)
+                      compare_clusterings(vectors, paths, labellings) or None, languages)
 
 
 def zero_shot_scores(encoder: Encoder, image_vectors: np.ndarray, labels: Sequence[str],

@@ -10,15 +10,16 @@ that language of the same image.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from multimodal.encoder import Encoder
-from multimodal.evaluate import KS, RetrievalScores, encode_texts, retrieval_scores
+from multimodal.retrieval_metrics import KS, RetrievalScores, retrieval_scores
+
+TextEncoder = Callable[[Sequence[str]], np.ndarray]  # texts -> unit vectors, one row each
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,8 @@ def caption_languages(root: str | Path) -> dict[tuple[Path, str], str]:
 
 
 def language_scores(root: str | Path, paths: Sequence[Path], captions: Sequence[Sequence[str]],
-                    image_vectors: np.ndarray, encoder: Encoder, ks: Sequence[int] = KS) -> LanguageScores | None:
+                    image_vectors: np.ndarray, encode_texts: TextEncoder, ks: Sequence[int] = KS,
+                    ) -> LanguageScores | None:
     """Per-language retrieval and the translation check; None unless captions are in two or more languages."""
     lang_of = caption_languages(root)
     by_language: dict[str, list[list[str]]] = {}
@@ -73,7 +75,7 @@ def language_scores(root: str | Path, paths: Sequence[Path], captions: Sequence[
             lang = lang_of.get((Path(path).absolute(), cap))
             if lang is not None:
                 by_language[lang][i].append(cap)
-    vectors = _text_vectors(encoder, by_language)
+    vectors = _text_vectors(encode_texts, by_language)
     per_language = {}
     for lang, caps in by_language.items():
         texts = list(dict.fromkeys(c for cs in caps for c in cs))
@@ -86,9 +88,9 @@ def language_scores(root: str | Path, paths: Sequence[Path], captions: Sequence[
     return LanguageScores(per_language, translation)
 
 
-def _text_vectors(encoder: Encoder, by_language: dict[str, list[list[str]]]) -> dict[str, np.ndarray]:
+def _text_vectors(encode_texts: TextEncoder, by_language: dict[str, list[list[str]]]) -> dict[str, np.ndarray]:
     texts = list(dict.fromkeys(c for caps in by_language.values() for cs in caps for c in cs))
-    return dict(zip(texts, encode_texts(encoder, texts), strict=True))
+    return dict(zip(texts, encode_texts(texts), strict=True))
 
 
 def _translation(source: list[list[str]], target: list[list[str]], vectors: dict[str, np.ndarray],

@@ -12,10 +12,11 @@ from PIL import Image
 
 from multimodal.cli.main import main
 from multimodal.demo import DemoAssets
-from multimodal.evaluate import ann_recall, evaluate_folder, load_captioned, recall_at_k
+from multimodal.evaluate import ann_recall, evaluate_folder, load_captioned
 from multimodal.index import Index
+from multimodal.retrieval_metrics import recall_at_k
 from multimodal.store import IMAGE
-from multimodal.synthetic import generate
+from multimodal.synthetic import caption, caption_fr, generate
 from tests.conftest import write_image
 from tests.fixtures.fake_encoder import FakeEncoder
 
@@ -120,3 +121,41 @@ def test_eval_reports_zero_shot_for_class_folders_and_ann_recall_for_an_index(
     assert set(result["clustering"]) == {"class", "shape", "colour", "size", "position"}
     colour = result["clustering"]["colour"]
     assert colour["nmi"] > colour["baseline"]["nmi"] + 0.3  # the space separates colours; raw pixels hardly
+
+
+def test_eval_reports_recall_per_caption_language_and_the_translation_check(tmp_path: Path) -> None:
+    """A fake encoder that knows what every caption of either language describes: every translation is found."""
+    from multimodal.languages import language_scores
+    from multimodal.synthetic import combinations, generate
+
+    generate(tmp_path, split="heldout", size=32, languages=("en", "fr"))
+    data = load_captioned(tmp_path)
+    combos = combinations("all")
+    meaning = {**{caption(a): n for n, a in enumerate(combos)}, **{caption_fr(a): n for n, a in enumerate(combos)}}
+
+    def encode(texts: list[str]) -> np.ndarray:
+        out = np.full((len(texts), len(combos)), 0.01)
+        for n, text in enumerate(texts):
+            if text in meaning:
+                out[n, meaning[text]] += 1
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+    image_vectors = encode([caps[0] for caps in data.captions])  # an image sits where its English caption does
+    scores = language_scores(tmp_path, data.paths, data.captions, image_vectors, encode)
+    assert scores is not None and set(scores.per_language) == {"en", "fr"}
+    assert scores.per_language["fr"].texts == scores.per_language["en"].texts == len(data.paths)
+    (translation,) = scores.translation
+    assert (translation.source, translation.target, translation.pairs) == ("en", "fr", len(data.paths))
+    assert translation.accuracy == 1.0
+    shuffled = language_scores(tmp_path, data.paths, data.captions, image_vectors,
+                               lambda texts: encode([t[::-1] for t in texts]))  # captions unknown: nothing shared
+    assert shuffled is not None and shuffled.translation[0].accuracy < 0.5
+
+
+def test_a_folder_in_one_language_has_no_language_section(tmp_path: Path) -> None:
+    from multimodal.languages import language_scores
+    from multimodal.synthetic import generate
+
+    generate(tmp_path, split="heldout", size=32)
+    data = load_captioned(tmp_path)
+    assert language_scores(tmp_path, data.paths, data.captions, np.eye(len(data.paths)), lambda t: np.eye(len(t))) is None

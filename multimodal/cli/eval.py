@@ -93,6 +93,13 @@ def _print(report: EvalReport) -> None:
         print(f"clustering by {name} (k={e.k}): NMI {e.nmi:.3f} ARI {e.ari:.3f} purity {e.purity:.3f} "
               f"silhouette {e.silhouette:.3f}; pixels: NMI {b.nmi:.3f} ARI {b.ari:.3f} purity {b.purity:.3f} "
               f"silhouette {b.silhouette:.3f}")
+    if report.languages:
+        for lang, r in report.languages.per_language.items():
+            print(f"  {lang} captions only, text → image:  "
+                  + "  ".join(f"R@{k} {v:.3f}" for k, v in r.text_to_image.items()))
+        for t in report.languages.translation:
+            print(f"translation {t.source} → {t.target}: nearest caption is the translation for {t.accuracy:.3f} "
+                  f"({t.pairs} captions)")
     if report.ann:
         a = report.ann
         print(f"index ANN recall@{a.k} {a.recall:.3f} ({a.queries} queries over {a.vectors} images)")
