@@ -1,19 +1,26 @@
-"""The offline demo: real retrieval from the tiny model, and `multimodal demo --no-ui` end to end."""
+"""The offline demo: the shipped model is what its recipe says, it answers correctly, and `multimodal demo
+--no-ui` works end to end."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import shlex
 import subprocess
 import sys
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
 
 from multimodal import demo
-from multimodal.synthetic import read_attributes
+from multimodal.attribute_eval import score_attributes
+from multimodal.cli.train import config_from_args, parser
+from multimodal.encoder import load_encoder
+from multimodal.synthetic import generate, read_attributes
 
-pytestmark = [pytest.mark.clip, pytest.mark.slow]
+FRESH_SEED = 2024  # held-out and gallery sets drawn afresh: data the recipe never trained or chose on
 
 
 def test_model_key_follows_the_recipe() -> None:
@@ -22,30 +29,110 @@ def test_model_key_follows_the_recipe() -> None:
     assert demo.model_key(replace(demo.RECIPE, seed=1)) != demo.model_key()
 
 
-def test_a_red_circle_finds_mostly_red_circles_in_the_ingested_gallery(demo_assets: demo.DemoAssets,
-                                                                       tmp_path: Path) -> None:
+def test_shipped_model_matches_its_recorded_checksum_recipe_and_command() -> None:
+    manifest = json.loads((demo.SHIPPED_MODEL / demo.MANIFEST_FILE).read_text(encoding="utf-8"))
+    weights = (demo.SHIPPED_MODEL / "open_clip_model.safetensors").read_bytes()
+    assert hashlib.sha256(weights).hexdigest() == manifest["sha256"]
+    assert manifest["data_version"] == demo.DATA_VERSION
+    assert manifest["recipe"] == json.loads(json.dumps(asdict(demo.RECIPE)))
+    assert manifest["command"] == shlex.join(demo.train_command())
+    assert demo.shipped_model() is not None
+
+
+def test_a_model_whose_weights_changed_is_not_taken_for_the_shipped_one(tmp_path: Path) -> None:
+    for name in ("open_clip_config.json", "open_clip_model.safetensors", demo.MANIFEST_FILE):
+        (tmp_path / name).write_bytes((demo.SHIPPED_MODEL / name).read_bytes())
+    assert demo.shipped_model(tmp_path) is not None
+    with open(tmp_path / "open_clip_model.safetensors", "r+b") as f:
+        f.seek(-2, os.SEEK_END)
+        f.write(b"\x00\x01")
+    assert demo.shipped_model(tmp_path) is None
+
+
+def test_retrain_runs_the_recorded_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `demo --retrain` trains with is the command recipe.json records, parsed by `multimodal train`."""
+    seen = []
+    monkeypatch.setattr(demo, "train", lambda config, **_: seen.append(config))
+    data = demo.DemoData(tmp_path / "d" / "train", tmp_path / "d" / "heldout", tmp_path / "d" / "gallery",
+                         tmp_path / "d" / "queries")
+    out, trained = demo.prepare_model(data, tmp_path / "models", device="cpu")
+    recorded = json.loads((demo.SHIPPED_MODEL / demo.MANIFEST_FILE).read_text(encoding="utf-8"))["command"]
+    words = shlex.split(recorded.replace("DATA", str(tmp_path / "d")).replace("OUT", str(out)))
+    assert trained and seen == [config_from_args(parser().parse_args([*words[2:], "--device", "cpu"]))]
+
+
+@pytest.mark.clip
+@pytest.mark.slow
+def test_retrain_with_a_small_recipe_trains_and_is_then_cached(tmp_path: Path) -> None:
+    recipe = replace(demo.RECIPE, per_combination=1, epochs=1, heldout_per_combination=1)
+    data = demo.prepare_data(tmp_path / "data", recipe, with_train=True)
+    assert len(read_attributes(data.train)) == 240
+    model, trained = demo.prepare_model(data, tmp_path / "models", recipe, device="cpu")
+    assert trained and (model / "open_clip_model.safetensors").is_file()
+    assert demo.prepare_model(data, tmp_path / "models", recipe, device="cpu") == (model, False)
+
+
+@pytest.fixture(scope="module")
+def fresh_scores(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    folder = tmp_path_factory.mktemp("fresh")
+    r = demo.RECIPE
+    generate(folder / "heldout", split="heldout", per_combination=2, seed=FRESH_SEED, size=r.image_size,
+             languages=r.languages)
+    generate(folder / "gallery", split="all", seed=FRESH_SEED + 1, size=r.image_size, languages=r.languages)
+    encoder = load_encoder(f"local-dir:{tiny_model}", None, "cpu")
+    return score_attributes(encoder, folder / "heldout", folder / "gallery").to_dict()
+
+
+@pytest.mark.clip
+@pytest.mark.slow
+def test_shipped_model_reads_every_attribute_of_unseen_colour_shape_pairs(fresh_scores: dict) -> None:
+    for attribute, accuracy in fresh_scores["zero_shot"]["en"].items():
+        assert accuracy >= 0.95, (attribute, fresh_scores["zero_shot"])
+    assert fresh_scores["heldout_r1"]["en"] >= 0.9, fresh_scores["heldout_r1"]
+
+
+@pytest.mark.clip
+@pytest.mark.slow
+def test_short_colour_shape_queries_put_that_colour_and_shape_first(fresh_scores: dict) -> None:
+    assert fresh_scores["pair_queries"]["en"] >= 0.95, fresh_scores["wrong"]
+
+
+@pytest.mark.clip
+@pytest.mark.slow
+def test_french_captions_find_the_same_images(fresh_scores: dict) -> None:
+    assert fresh_scores["pair_queries"]["fr"] >= 0.9, fresh_scores["wrong"]
+    assert fresh_scores["heldout_r1"]["fr"] >= fresh_scores["heldout_r1"]["en"] - 0.1
+
+
+@pytest.mark.clip
+@pytest.mark.slow
+def test_every_demo_example_is_right_at_rank_one(demo_assets: demo.DemoAssets, tmp_path: Path) -> None:
     index = demo.open_demo_index(demo_assets, tmp_path / "index")
     report = demo.ingest_gallery(index, demo_assets)
+    assert report.added == 300 and not report.failed
     attrs = read_attributes(demo_assets.data.gallery)
-    assert report.added == len(attrs) == 300 and not report.failed
-    hits = index.search("a red circle", k=5)
-    found = [attrs[Path(h.path)] for h in hits]
-    assert sum(a.colour == "red" and a.shape == "circle" for a in found) >= 3, found
-    # The gallery holds 10 red circles among 300 images: chance would put 0.17 of them in a top 5.
+    for example in demo.example_searches(index, demo_assets):
+        expected = demo.expected_attributes(example)
+        top = example.hits[0]
+        found = attrs[Path(top.path)]
+        for name, value in expected.items():
+            assert getattr(found, name) == value, (example.query, example.kind, found)
 
 
-def test_demo_without_ui_prints_example_searches_and_reuses_the_cached_model(demo_assets: demo.DemoAssets,
-                                                                             demo_home: Path, tmp_path: Path) -> None:
+@pytest.mark.clip
+@pytest.mark.slow
+def test_demo_without_ui_uses_the_shipped_model_and_prints_example_searches(
+        demo_assets: demo.DemoAssets, demo_home: Path, tmp_path: Path) -> None:
     env = {**os.environ, "XDG_DATA_HOME": str(demo_home), "PYTHONUNBUFFERED": "1"}
     env = {k: v for k, v in env.items() if not k.startswith("MULTIMODAL_")}
     result = subprocess.run([sys.executable, "-m", "multimodal", "demo", "--no-ui", "--index", str(tmp_path / "index"),
                              "-q"], capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stderr
-    assert "reusing cached tiny model" in result.stderr
-    for kind in ("text → image: 'a red circle'", "image → image", "image → text"):
+    assert "using the shipped demo model" in result.stderr
+    for kind in ("text → image: 'a red circle'", "text → image: 'un cercle rouge'", "image → image", "image → text"):
         assert kind in result.stdout
     gallery = str(demo_assets.data.gallery)
-    assert result.stdout.count(gallery) >= 15  # 3 text queries + 1 image query, 5 results each
+    assert result.stdout.count(gallery) >= 20  # 4 text queries + 1 image query, 5 results each
     second = subprocess.run([sys.executable, "-m", "multimodal", "demo", "--no-ui", "--index", str(tmp_path / "index"),
                              "-q"], capture_output=True, text=True, env=env, timeout=600)
     assert second.returncode == 0 and "0 added, 300 unchanged" in second.stderr

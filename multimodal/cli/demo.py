@@ -1,4 +1,4 @@
-"""`multimodal demo`: sample data + a tiny model trained here + an index + the UI, with no network."""
+"""`multimodal demo`: sample data + the shipped tiny model (or one retrained here) + an index + the UI, offline."""
 
 from __future__ import annotations
 
@@ -15,11 +15,14 @@ from multimodal.errors import MultimodalError
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
-        "demo", help="see it work offline: sample images, a tiny model trained here, search UI",
-        description="Generates a captioned sample set, trains the tiny model on it (about a minute on two "
-        "cores; cached afterwards), ingests the sample gallery into the demo's own index, then opens the web "
-        "UI. Nothing is downloaded; your own index is not touched.",
+        "demo", help="see it work offline: sample images, a tiny model trained on them, search UI",
+        description="Generates a captioned sample set (coloured shapes, captions in English and French), loads "
+        "the tiny model that ships with the project (trained on such a set by `multimodal train`; "
+        "data/demo-model/recipe.json records how), ingests the sample gallery into the demo's own index, then "
+        "opens the web UI. Nothing is downloaded; your own index is not touched.",
     )
+    p.add_argument("--retrain", action="store_true", help="train the demo model here with the recorded recipe "
+                   "instead of using the shipped one (tens of minutes on two cores; cached afterwards)")
     p.add_argument("--no-ui", action="store_true", help="print a few example searches instead of opening the UI")
     p.add_argument("--data", metavar="DIR", help="where the sample data goes (default: the per-user data "
                    "folder, .../multimodal/demo/data)")
@@ -39,11 +42,15 @@ def run(args: argparse.Namespace) -> int:
     _say(f"sample data in {data_dir or root / 'data'}")
     bars = _Bars(disabled=args.quiet)
     try:
-        assets = demo.prepare(root, data_dir, on_step=bars.step, on_epoch=bars.epoch, on_load=bars.load,
-                              on_stage=_say, device=args.device)
+        assets = demo.prepare(root, data_dir, retrain=args.retrain, on_step=bars.step, on_epoch=bars.epoch,
+                              on_load=bars.load, on_stage=_say, device=args.device)
     finally:
         bars.close()
-    _say(("trained" if assets.trained else "reusing cached") + f" tiny model {assets.model}")
+    if assets.shipped:
+        _say(f"using the shipped demo model {assets.model} (a toy trained on coloured shapes; "
+             "`--retrain` reproduces it)")
+    else:
+        _say(("trained" if assets.trained else "reusing cached") + f" tiny model {assets.model}")
     index = demo.open_demo_index(assets, Path(args.index).expanduser() if args.index else None, root)
     report = demo.ingest_gallery(index, assets)
     _say(f"index {index.store.location}: {report.added} added, {report.unchanged} unchanged "
