@@ -12,6 +12,7 @@ from multimodal.cli.common import (
     add_index_options,
     add_model_options,
     print_json,
+    say_model_note,
     settings_from,
 )
 from multimodal.encoder import cpu_has_bf16
@@ -46,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
         report = index.ingest(args.folder, shard=shard, progress=bar.update)
     finally:
         bar.close()
+    say_model_note(index.store.model_note())
     if args.json:
         print_json(report.to_dict())
     else:
