@@ -29,7 +29,9 @@ from multimodal.store import IMAGE, Store
 STRONG = "strong"
 WEAK = "weak"
 SAMPLE_SIZE = 2000  # images whose scores make a query's reference distribution (all of them, below this)
-MIN_SAMPLE = 5  # fewer images than this: no distribution to speak of, so the z-score is not used
+# Fewer images than this: the z-score is not used (the best of n scores is at most sqrt(n − 1) deviations
+# above their mean, so in a handful of images nothing could stand out), and only the other signals judge.
+MIN_SAMPLE = 20
 # Cut-off on the top score's z over the collection sample: chosen on benchmarks/match.py's development
 # queries (demo index: 2.32), reported on its evaluation queries; see the README's "Weak matches".
 Z_STRONG = 2.3
