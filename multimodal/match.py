@@ -16,8 +16,10 @@ An index built with random weights (`--pretrained none`) has no strong matches.
 
 from __future__ import annotations
 
+import math
 import random
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -29,6 +31,7 @@ from multimodal.store import IMAGE, Store
 STRONG = "strong"
 WEAK = "weak"
 SAMPLE_SIZE = 2000  # images whose scores make a query's reference distribution (all of them, below this)
+RECHECK_SECONDS = 2.0  # how stale the sample may be after an ingest
 # Fewer images than this: the z-score is not used (the best of n scores is at most sqrt(n − 1) deviations
 # above their mean, so in a handful of images nothing could stand out), and only the other signals judge.
 MIN_SAMPLE = 20
@@ -50,13 +53,16 @@ class Verdict:
 class MatchJudge:
     """Judges query vectors against one store; the image sample is cached and refreshed when the index changes."""
 
-    def __init__(self, store: Store, z_strong: float = Z_STRONG, sample_size: int = SAMPLE_SIZE) -> None:
+    def __init__(self, store: Store, z_strong: float = Z_STRONG, sample_size: int = SAMPLE_SIZE,
+                 recheck_seconds: float = RECHECK_SECONDS) -> None:
         self.store = store
         self.z_strong = z_strong
         self.sample_size = sample_size
+        self.recheck_seconds = recheck_seconds
         self._lock = threading.Lock()
         self._sample: np.ndarray | None = None
         self._sample_key: object = None
+        self._checked = -math.inf  # time.monotonic() of the last look at the record count
 
     def judge(self, vector: np.ndarray, texts: Sequence[str] = (), top: float | None = None) -> Verdict:
         """The verdict for a query vector; `texts` are its positive text terms, `top` its best hit's score.
@@ -88,9 +94,14 @@ class MatchJudge:
         return (best - float(scores.mean())) / spread if spread > 1e-9 else 0.0
 
     def sample(self) -> np.ndarray:
-        """Up to `sample_size` image vectors drawn at random (seeded), read again when the record count changes."""
-        key = (self.store.exists, self.store.count() if self.store.exists else 0)
+        """Up to `sample_size` image vectors drawn at random (seeded), read again when the record count changes
+        (looked at no more than every `recheck_seconds`: counting costs about as much as judging)."""
         with self._lock:
+            now = time.monotonic()
+            if self._sample is not None and now - self._checked < self.recheck_seconds:
+                return self._sample
+            key = (self.store.exists, self.store.count() if self.store.exists else 0)
+            self._checked = now
             if self._sample is None or key != self._sample_key:
                 self._sample, self._sample_key = self._read_sample(), key
             return self._sample

@@ -81,10 +81,16 @@ def test_the_collection_z_score_marks_a_query_that_stands_out_strong_and_one_tha
 def test_the_sample_is_read_again_when_the_index_grows(settings: Settings, many_photos: Path, tmp_path: Path) -> None:
     index = Index.open(settings, encoder=encoder_for(ModelSpec("fake", "tag")))
     index.ingest(many_photos)
-    assert len(index.searcher.judge.sample()) == 30
+    judge = match.MatchJudge(index.store, recheck_seconds=0.0)
+    assert len(judge.sample()) == 30
     write_image(tmp_path / "more" / "extra.png", seed=7)
     index.ingest(tmp_path / "more")
-    assert len(index.searcher.judge.sample()) == 31
+    assert len(judge.sample()) == 31
+    lazy = match.MatchJudge(index.store, recheck_seconds=3600.0)
+    assert len(lazy.sample()) == 31
+    write_image(tmp_path / "more" / "extra2.png", seed=8)
+    index.ingest(tmp_path / "more")
+    assert len(lazy.sample()) == 31 and len(judge.sample()) == 32  # the lazy one has not looked again yet
 
 
 def test_the_sample_is_capped_and_a_tiny_index_is_judged_without_a_z_score(settings: Settings,
