@@ -27,7 +27,7 @@ def test_random_weights_are_said_by_ingest_info_and_search(tmp_path: Path, photo
     assert [h["match"] for h in json.loads(search.stdout)] == ["weak", "weak"]
     notes = search.stderr.strip().splitlines()
     assert len(notes) == 2 and "random weights" in notes[0]
-    assert notes[1] == "no strong match for 'a red square'; nearest results:"
+    assert notes[1] == "no strong match for 'a red square' (the index was built with random weights); nearest results:"
 
 
 def test_a_first_ingest_without_weights_leaves_no_index_and_says_where_to_get_them(tmp_path: Path,

@@ -53,12 +53,14 @@ def run(args: argparse.Namespace) -> int:
     options = {"target": args.target, "threshold": args.threshold, "filters": filters}
     index.store.collection  # noqa: B018 - an empty index says how to fill it before a model loads
     say_model_note(index.store.model_note())
+    terms: list[Term] = []
     if args.like or args.dislike:
         hits = index.searcher.recommend(args.like, args.dislike, k=args.k, **options)
     else:
-        hits = index.searcher.search(_terms(args), args.k, **options)
+        terms = _terms(args)
+        hits = index.searcher.search(terms, args.k, **options)
     if hits and hits[0].match == WEAK:
-        print(f"no strong match for {_describe(args)}; nearest results:", file=sys.stderr)
+        print(f"no strong match for {_describe(args)}{_why(index, terms, hits)}; nearest results:", file=sys.stderr)
     if args.json:
         print_json([_hit_dict(h) for h in hits])
     else:
@@ -69,6 +71,15 @@ def run(args: argparse.Namespace) -> int:
 
 def _describe(args: argparse.Namespace) -> str:
     return repr(args.text) if args.text else "this query"
+
+
+def _why(index: Index, terms: list[Term], hits: list[Hit]) -> str:
+    """" (REASON)" for a weak text or composed query; vectors are cached, so nothing is encoded again."""
+    if not terms:
+        return ""
+    texts = [str(t.value) for t in terms if t.kind == "text" and t.weight > 0]
+    verdict = index.searcher.verdict(index.searcher.query_vector(terms), texts, hits)
+    return f" ({verdict.reason})" if verdict.reason else ""
 
 
 def _terms(args: argparse.Namespace) -> list[Term]:
