@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from multimodal import model_notes, vocabulary
+from multimodal.encoder import ModelSpec
 from multimodal.store import IMAGE, Store
 
 STRONG = "strong"
@@ -63,6 +64,7 @@ class MatchJudge:
         self._sample: np.ndarray | None = None
         self._sample_key: object = None
         self._checked = -math.inf  # time.monotonic() of the last look at the record count
+        self._vocabularies: dict[ModelSpec | None, vocabulary.Vocabulary | None] = {}
 
     def judge(self, vector: np.ndarray, texts: Sequence[str] = (), top: float | None = None) -> Verdict:
         """The verdict for a query vector; `texts` are its positive text terms, `top` its best hit's score.
@@ -73,7 +75,7 @@ class MatchJudge:
         z = self.z_score(vector, top)
         if model_notes.is_random(spec):
             return Verdict(WEAK, z, reason="the index was built with random weights")
-        vocab = vocabulary.for_spec(spec) if texts else None
+        vocab = self._vocabulary(spec) if texts else None
         if vocab is not None:
             unknown = tuple(dict.fromkeys(w for t in texts for w in vocab.unknown(t)))
             if unknown:
@@ -82,6 +84,12 @@ class MatchJudge:
         if z is not None and z < self.z_strong:
             return Verdict(WEAK, z, reason=f"the best result barely stands out from the collection (z {z:.2f})")
         return Verdict(STRONG, z)
+
+    def _vocabulary(self, spec: ModelSpec | None) -> vocabulary.Vocabulary | None:
+        """The model's vocabulary, read from its folder once per model."""
+        if spec not in self._vocabularies:
+            self._vocabularies[spec] = vocabulary.for_spec(spec)
+        return self._vocabularies[spec]
 
     def z_score(self, vector: np.ndarray, top: float | None = None) -> float | None:
         """(best score − mean) / std of the query's scores over the image sample; None below MIN_SAMPLE images."""
