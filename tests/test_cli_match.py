@@ -38,10 +38,12 @@ def test_a_first_ingest_without_weights_leaves_no_index_and_says_where_to_get_th
     repo, filename = DEFAULT_CHECKPOINT
     assert f"huggingface.co/{repo}" in failed.stderr and f"--pretrained /path/to/{filename}" in failed.stderr
     assert "multimodal demo" in failed.stderr
+    assert not index.exists()  # the folder this ingest created is gone too
     info = json.loads(cli("info", "--json", index=index).stdout)
     assert info["model"] is None and info["images"] == 0
     assert "none yet" in cli("info", index=index).stdout
     bad_flag = cli("ingest", str(photo_folder), "-q", *MODEL, "--compress", "pca16", index=index, check=False)
     assert bad_flag.returncode == 2 and "pca16 needs at least 16 images" in bad_flag.stderr
     assert json.loads(cli("info", "--json", index=index).stdout)["model"] is None
+    assert index.is_dir()  # it existed before this ingest (info made it): kept, with its empty database
     assert ingest(photo_folder, index, "--model", "mm-tiny", "--pretrained", "none")["added"] == 6
