@@ -30,7 +30,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import machine
-from multimodal import demo
+from multimodal import demo, model_notes
 from multimodal.train import EpochReport
 
 TARGETS = {"zero_shot": 0.95, "heldout_r1": 0.9, "pair_queries": 0.95}
@@ -151,6 +151,7 @@ def export(model: Path, out: Path, result: dict[str, Any]) -> None:
         "train_minutes": result["train_minutes"], "machine": result["machine"],
         "scores": {k: v for k, v in result["scores"].items() if k != "wrong"},
     }
+    model_notes.write_note(out, model_notes.TOY_NOTE)  # `info`, the UI header and stderr say it is a toy
     (out / demo.MANIFEST_FILE).write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n",
                                           encoding="utf-8")
     print(f"exported to {out}")

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from multimodal import model_notes
 from multimodal.config import Settings, default_data_dir
 from multimodal.encoder import MODEL_CONFIG_DIR
 from multimodal.index import Index
@@ -189,6 +190,7 @@ def prepare(root: Path | None = None, data_dir: Path | None = None, *, retrain: 
     if shipped is not None:
         return DemoAssets(data, shipped.folder, trained=False, shipped=True)
     model, trained = prepare_model(data, root / "models", **callbacks)
+    model_notes.write_note(model, model_notes.TOY_NOTE)  # said in `info`, the UI header and on stderr
     return DemoAssets(data, model, trained)
 
 

@@ -29,10 +29,15 @@ RANDOM_WEIGHTS = "none"
 RANDOM_SEED = 0  # every process that asks for random weights gets these same weights
 MODEL_CONFIG_DIR = Path(__file__).parent / "model_configs"  # architectures this project ships
 
+DEFAULT_CHECKPOINT = ("laion/CLIP-ViT-B-32-laion2B-s34B-b79K", "open_clip_model.safetensors")  # laion2b_s34b_b79k
 _FIXES = (
     "fixes: (1) run once with network access so the weights land in the Hugging Face cache, "
-    "(2) pass --pretrained /path/to/checkpoint.bin (or .safetensors), "
+    "(2) pass --pretrained /path/to/checkpoint.bin (or .safetensors): for an offline machine, download the "
+    f"default model's file {DEFAULT_CHECKPOINT[1]} from https://huggingface.co/{DEFAULT_CHECKPOINT[0]} "
+    f"elsewhere, copy it over and pass --pretrained /path/to/{DEFAULT_CHECKPOINT[1]} (with the default "
+    "--model ViT-B-32), "
     "(3) pass --model local-dir:/path/to/folder (open_clip_config.json + weights); "
+    "to try the app offline, `multimodal demo` trains a small model here; "
     "--pretrained none gives random weights for tests only"
 )
 

@@ -133,9 +133,15 @@ def ingest_folder(
     started = time.monotonic()
     report = IngestReport(root=str(root))
     with ingest_lock(store, shard, root):
-        store.ensure_collection(encoder.spec, encoder.dim)
-        ensure_codec(store, encoder, settings, root)  # --compress: fixed at the first ingest
-        _Run(root, store, encoder, settings, shard, report, progress).execute()
+        first = not store.exists
+        try:
+            store.ensure_collection(encoder.spec, encoder.dim)
+            ensure_codec(store, encoder, settings, root)  # --compress: fixed at the first ingest
+            _Run(root, store, encoder, settings, shard, report, progress).execute()
+        except BaseException:
+            if first:  # a failed first ingest leaves no empty index behind to pin its model (and codec)
+                store.drop_if_empty()
+            raise
     store.update_metadata({"mm_last_ingest": time.time()})
     report.seconds = round(time.monotonic() - started, 3)
     return report

@@ -12,7 +12,7 @@ import datetime as dt
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,6 +25,7 @@ from multimodal.encoder import Encoder
 from multimodal.errors import ConfigError, NotFoundError
 from multimodal.images import load_image
 from multimodal.ingest import image_id
+from multimodal.match import MatchJudge, Verdict
 from multimodal.store import CAPTION, IMAGE, Hit, Store
 
 Target = Literal["images", "captions", "both"]
@@ -92,6 +93,7 @@ class Searcher:
         self.settings = settings or store.settings
         self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()  # the UI serves queries from several threads
+        self._judge: MatchJudge | None = None
 
     # -- the common cases ----------------------------------------------------------------
     def search_text(self, text: str, k: int = 10, **options: Any) -> list[Hit]:
@@ -133,13 +135,14 @@ class Searcher:
         """
         exclude = {str(t.value) for t in terms if t.kind == "id"}
         return self.search_vector(self.query_vector(terms), k, target=target, threshold=threshold, filters=filters,
-                                  exclude=exclude)
+                                  exclude=exclude, texts=_positive_texts(terms))
 
     def search_vector(self, vector: np.ndarray, k: int = 10, *, target: Target = "images",
                       threshold: float | None = None, filters: Filters | None = None,
-                      exclude: set[str] | frozenset[str] = frozenset()) -> list[Hit]:
+                      exclude: set[str] | frozenset[str] = frozenset(), texts: Sequence[str] = ()) -> list[Hit]:
         """`search` for a query vector already made (e.g. one image's, used for two searches); ids in
-        `exclude`, and captions of those images, are left out."""
+        `exclude`, and captions of those images, are left out. Every hit carries the query's `match`
+        (strong / weak, see `multimodal.match`); `texts` are the query's text terms, for that verdict."""
         if k < 1:
             raise ConfigError(f"-k must be at least 1, got {k}")
         kinds = {"images": [IMAGE], "captions": [CAPTION], "both": [IMAGE, CAPTION]}.get(target)
@@ -150,9 +153,22 @@ class Searcher:
                 if h.id not in exclude and h.image_id not in exclude]
         if target == "both":
             hits = _best_per_image(hits)
+        verdict = self.verdict(vector, texts, hits)
         if threshold is not None:
             hits = [h for h in hits if h.score >= threshold]
-        return hits[:k]
+        return [replace(h, match=verdict.match) for h in hits[:k]]
+
+    def verdict(self, vector: np.ndarray, texts: Sequence[str] = (), hits: Sequence[Hit] = ()) -> Verdict:
+        """Whether the query's best results are a strong or a weak match, and why."""
+        top = max((h.score for h in hits if h.kind == IMAGE), default=None)
+        return self.judge.judge(vector, texts, top)
+
+    @property
+    def judge(self) -> MatchJudge:
+        with self._cache_lock:
+            if self._judge is None:
+                self._judge = MatchJudge(self.store)
+            return self._judge
 
     def _nearest(self, vector: np.ndarray, fetch: int, kinds: list[str], filters: Filters) -> list[Hit]:
         """The `fetch` nearest records of the wanted kinds.
@@ -245,6 +261,10 @@ class Searcher:
 def _where(kinds: list[str], filters: Filters) -> dict[str, Any]:
     clauses = [{"kind": kinds[0]} if len(kinds) == 1 else {"kind": {"$in": kinds}}, *filters.clauses()]
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def _positive_texts(terms: Sequence[Term]) -> list[str]:
+    return [str(t.value) for t in terms if t.kind == "text" and t.weight > 0]
 
 
 def _best_per_image(hits: list[Hit]) -> list[Hit]:

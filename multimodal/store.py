@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from multimodal import model_notes
 from multimodal.compression import NONE, Codec
 from multimodal.config import Settings
 from multimodal.encoder import ModelSpec
@@ -52,6 +53,7 @@ class Hit:
     kind: str = IMAGE
     caption: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    match: str | None = None  # "strong" or "weak": how good the query's best results are (multimodal.match)
 
     @property
     def image_id(self) -> str:
@@ -67,6 +69,8 @@ class IndexInfo:
     model: ModelSpec | None
     dim: int | None
     last_ingest: float | None
+    note: str | None = None  # e.g. "random weights — ... results carry no meaning" (multimodal.model_notes)
+    random_weights: bool = False
 
 
 class Store:
@@ -121,12 +125,12 @@ class Store:
                 configuration={"hnsw": {"space": "cosine", "ef_search": hnsw.ef_search,
                                         "ef_construction": hnsw.ef_construction,
                                         "max_neighbors": hnsw.max_neighbors}},
-                metadata={"mm_model": spec.model, "mm_pretrained": spec.pretrained, "mm_dim": dim},
+                metadata=_identity(spec, dim),
                 embedding_function=None,
             )
         stored = self.model_spec()
         if stored is None:
-            self.update_metadata({"mm_model": spec.model, "mm_pretrained": spec.pretrained, "mm_dim": dim})
+            self.update_metadata(_identity(spec, dim))
         elif stored != spec or self.dim() != dim:
             raise ModelMismatchError(
                 f"the index at {self.location} was built with {stored.label()} ({self.dim()}-d) but "
@@ -140,6 +144,21 @@ class Store:
         if "mm_model" not in meta:
             return None
         return ModelSpec(str(meta["mm_model"]), str(meta.get("mm_pretrained", "")))
+
+    def model_note(self) -> str | None:
+        """What the model's results are worth, when that needs saying (random weights, a toy model)."""
+        meta = (self._collection.metadata or {}) if self._collection is not None else {}
+        return str(meta["mm_note"]) if meta.get("mm_note") else model_notes.note_for(self.model_spec())
+
+    def drop_if_empty(self) -> bool:
+        """Delete the collection (and its codec) if it holds nothing: what a failed first ingest leaves."""
+        if self._collection is None or self.count() > 0:
+            return False
+        codec_name = self._codec_name()
+        for name in (codec_name, self.settings.collection):
+            self.drop_marker(name)
+        self._collection, self._codec = None, None
+        return True
 
     def dim(self) -> int | None:
         meta = (self._collection.metadata or {}) if self._collection is not None else {}
@@ -162,6 +181,8 @@ class Store:
             model=self.model_spec(),
             dim=self.dim(),
             last_ingest=float(meta["mm_last_ingest"]) if "mm_last_ingest" in meta else None,
+            note=self.model_note(),
+            random_weights=model_notes.is_random(self.model_spec()),
         )
 
     def count(self, kind: str | None = None) -> int:
@@ -177,6 +198,17 @@ class Store:
             total += page
             if page < _PAGE:
                 return total
+
+    def ids(self, kind: str) -> list[str]:
+        """Every id of one kind (ids only: cheap), a page at a time."""
+        found: list[str] = []
+        if self._collection is None:
+            return found
+        while True:
+            page = self._call(self._collection.get, where={"kind": kind}, include=[], limit=_PAGE, offset=len(found))
+            found += page["ids"]
+            if len(page["ids"]) < _PAGE:
+                return found
 
     # -- writing ---------------------------------------------------------------------------
     def upsert(self, records: Sequence[Record]) -> None:
@@ -356,6 +388,17 @@ class Store:
                              min(delay, left))
                 time.sleep(min(delay, left))
                 delay = min(2 * delay, _MAX_BACKOFF)
+
+
+def _identity(spec: ModelSpec, dim: int) -> dict[str, Any]:
+    """The model identity a collection records; `mm_note` says when results carry little or no meaning."""
+    identity: dict[str, Any] = {"mm_model": spec.model, "mm_pretrained": spec.pretrained, "mm_dim": dim}
+    note = model_notes.note_for(spec)
+    if note:
+        identity["mm_note"] = note
+    if model_notes.is_random(spec):
+        identity["mm_weights"] = "random"
+    return identity
 
 
 def _read_codec(rows: dict[str, Any], meta: dict[str, Any] | None) -> Codec:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from multimodal import vocabulary
 from multimodal.encoder import ClipEncoder, load_encoder
 from multimodal.errors import ConfigError, NotFoundError
 from multimodal.evaluate import KS, RetrievalScores, encode_texts, retrieval_scores
@@ -133,6 +134,7 @@ def train(config: TrainConfig, *, on_step: StepFn | None = None, on_epoch: Epoch
     report = TrainReport(config.out, pairs=len(pairs), skipped=[f"{e.path}: {e.reason}" for e in pairs.failed])
     run.restore(report)
     run.loop(report, on_step, on_epoch)
+    vocabulary.record_training(config.out, encoder.spec, train_set.captions)  # closed-vocabulary models only
     return report
 
 

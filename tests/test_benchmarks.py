@@ -71,6 +71,17 @@ def intrinsic_script():
         sys.path.remove(str(BENCHMARKS))
 
 
+@pytest.fixture(scope="module")
+def match_script():
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import match
+
+        yield match
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
 def test_intrinsic_benchmark_tunes_on_one_set_and_judges_the_target_on_another(intrinsic_script, tmp_path) -> None:
     from multimodal.evaluate import evaluate_folder
     from multimodal.synthetic import generate
@@ -85,3 +96,17 @@ def test_intrinsic_benchmark_tunes_on_one_set_and_judges_the_target_on_another(i
     text = intrinsic_script.report_text("fake", report, report, step, tried, 1.0)
     assert "**met**" in text and "| colour | " in text and "| position | " in text
     assert report.analogies is not None and f"| **all** | {report.analogies.overall.n} | 1.000 |" in text
+
+
+def test_match_benchmark_splits_every_kind_and_picks_the_separating_cut_off(match_script) -> None:
+    queries = match_script.in_vocabulary_queries()
+    dev, ev = match_script.split(queries)
+    assert not {q.text for q in dev} & {q.text for q in ev} and len(dev) + len(ev) == len(queries)
+    assert {q.kind for q in dev} == {q.kind for q in ev} and any(q.heldout_pair for q in ev)
+    assert not {q.text for q in match_script.out_of_vocabulary(0)} & {q.text for q in match_script.out_of_vocabulary(1)}
+    row = match_script.Scored
+    rows = [row(match_script.Query(f"in {z}", "k", True), z, False, True) for z in (2.5, 2.6, 3.0)]
+    rows += [row(match_script.Query(f"out {z}", "k", False), z, True, False) for z in (1.9, 2.1, 2.55)]
+    cutoff = match_script.choose_cutoff(rows)
+    assert cutoff == 2.5  # in: all strong, out: two of three weak; 2.6 ties (the other way round): the lower wins
+    assert match_script.accuracy(rows, [r.z >= cutoff for r in rows]) == (1.0, pytest.approx(2 / 3))

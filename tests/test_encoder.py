@@ -133,3 +133,14 @@ def test_a_precision_the_device_cannot_run_is_a_config_error(monkeypatch: pytest
     monkeypatch.setattr(encoder_module, "cpu_has_bf16", lambda: False)
     with pytest.raises(ConfigError, match=r"lacks .*use --precision fp32"):
         load_encoder("mm-tiny", "none", "cpu", precision="bf16")
+
+
+def test_the_offline_hint_names_the_file_open_clip_loads_for_the_default_tag() -> None:
+    import open_clip
+
+    from multimodal.config import DEFAULT_MODEL, DEFAULT_PRETRAINED
+    from multimodal.encoder import DEFAULT_CHECKPOINT
+
+    cfg = open_clip.get_pretrained_cfg(DEFAULT_MODEL, DEFAULT_PRETRAINED)
+    assert cfg["hf_hub"].rstrip("/") == DEFAULT_CHECKPOINT[0]
+    assert DEFAULT_CHECKPOINT[1] == "open_clip_model.safetensors"  # the first name open_clip (and we) look for

@@ -158,4 +158,5 @@ def test_a_folder_in_one_language_has_no_language_section(tmp_path: Path) -> Non
 
     generate(tmp_path, split="heldout", size=32)
     data = load_captioned(tmp_path)
-    assert language_scores(tmp_path, data.paths, data.captions, np.eye(len(data.paths)), lambda t: np.eye(len(t))) is None
+    vectors = np.eye(len(data.paths))
+    assert language_scores(tmp_path, data.paths, data.captions, vectors, lambda t: np.eye(len(t))) is None

@@ -31,6 +31,10 @@ CSS = """
 #mm-header h1 .mm-accent { color: var(--color-accent); }
 #mm-header p { margin: 2px 0 0; color: var(--body-text-color-subdued); }
 #mm-summary { text-align: right; color: var(--body-text-color-subdued); align-self: end; }
+#mm-summary .mm-badge { display: inline-block; margin-top: 4px; padding: 2px 10px; border-radius: 999px;
+  font-size: 0.8rem; font-weight: 600; }
+#mm-summary .mm-badge-random { background: #fde2e1; color: #9b1c1c; }
+#mm-summary .mm-badge-note { background: #fef3c7; color: #92400e; }
 #mm-status { min-height: 1.6em; }
 #mm-status h3 { margin-top: 18px; }
 #mm-index dl { display: grid; grid-template-columns: max-content 1fr; gap: 8px 18px; margin: 4px 0 12px; }

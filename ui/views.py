@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from multimodal.ingest import IngestReport
+from multimodal.match import WEAK
 from multimodal.store import CAPTION, Hit, IndexInfo
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~])")
@@ -35,7 +36,10 @@ def status(what: str, hits: Sequence[Hit], seconds: float) -> str:
     if not hits:
         return f"No results for {what}. Try other words, a lower minimum score, or fewer filters."
     noun = "result" if len(hits) == 1 else "results"
-    return f"**{len(hits)} {noun}** for {what} · {seconds * 1000:.0f} ms · click one for details"
+    line = f"**{len(hits)} {noun}** for {what} · {seconds * 1000:.0f} ms · click one for details"
+    if hits[0].match == WEAK:
+        return f"### No strong match for {what}; nearest results:\n{line}"
+    return line
 
 
 def empty_index(location: str) -> str:
@@ -85,13 +89,23 @@ def index_summary(info: IndexInfo) -> str:
     if not info.images:
         return "No images indexed yet"
     model = info.model.label() if info.model else "?"
-    return f"{_count(info.images, 'image')} · {_count(info.captions, 'caption')} · {md(model)}"
+    return f"{_count(info.images, 'image')} · {_count(info.captions, 'caption')} · {md(model)}{model_badge(info)}"
+
+
+def model_badge(info: IndexInfo) -> str:
+    """A visible badge when the model's results need a warning (random weights, the demo's toy model)."""
+    if not info.note:
+        return ""
+    kind = "random" if info.random_weights else "note"
+    return f"<br><span class='mm-badge mm-badge-{kind}'>{html.escape(info.note)}</span>"
 
 
 def index_details(info: IndexInfo, roots: Sequence[Path]) -> str:
     """A definition list (HTML inside Markdown; every value escaped)."""
     model = info.model.label() if info.model else "chosen at the first ingest"
     last = _day(info.last_ingest, seconds=True) if info.last_ingest else "never"
+    if info.note:
+        model += f" — {info.note}"
     rows = [("Images", f"{info.images:,}"), ("Captions", f"{info.captions:,}"), ("Model", html.escape(model)),
             ("Dimensions", str(info.dim or "–")), ("Location", _code(info.location)),
             ("Collection", _code(info.collection)), ("Last ingest", last),
@@ -124,7 +138,7 @@ def hit_dict(hit: Hit) -> dict[str, Any]:
     key for a file to download."""
     meta = hit.metadata
     data: dict[str, Any] = {"id": hit.id, "image_id": hit.image_id, "file": hit.path, "score": round(hit.score, 6),
-                            "kind": hit.kind, "caption": hit.caption}
+                            "match": hit.match, "kind": hit.kind, "caption": hit.caption}
     data.update({k: meta[k] for k in ("width", "height", "format", "date") if k in meta})
     return data
 

@@ -90,3 +90,9 @@ class ProgressBar:
 def print_json(data: Any) -> None:
     json.dump(data, sys.stdout, indent=None, default=str)
     sys.stdout.write("\n")
+
+
+def say_model_note(note: str | None) -> None:
+    """One stderr line when the index's model needs a warning (random weights, a toy model)."""
+    if note:
+        print(f"note: this index's model: {note}", file=sys.stderr)

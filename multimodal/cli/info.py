@@ -30,6 +30,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"images:      {info.images}")
     print(f"captions:    {info.captions}")
     print(f"model:       {info.model.label() if info.model else '(none yet: run `multimodal ingest FOLDER`)'}")
+    if info.note:
+        print(f"             {info.note}")
     print(f"dimensions:  {info.dim or '-'}")
     print(f"last ingest: {when}")
     return 0

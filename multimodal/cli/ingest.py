@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
+from pathlib import Path
 from typing import Any
 
 from multimodal.cli.common import (
@@ -12,8 +14,10 @@ from multimodal.cli.common import (
     add_index_options,
     add_model_options,
     print_json,
+    say_model_note,
     settings_from,
 )
+from multimodal.config import Settings
 from multimodal.encoder import cpu_has_bf16
 from multimodal.index import Index
 from multimodal.ingest import Shard
@@ -40,12 +44,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args, batch_size=args.batch_size, workers=args.workers, compress=args.compress)
     shard = Shard.parse(args.shard) if args.shard else None
+    new_folder = _new_index_folder(settings)
     index = Index.open(settings)
     bar = ProgressBar("ingest", disabled=args.quiet or (not sys.stderr.isatty() and args.json))
     try:
         report = index.ingest(args.folder, shard=shard, progress=bar.update)
+    except BaseException:
+        if new_folder is not None and not index.store.exists:  # the library dropped its empty collection
+            _remove_if_untouched(new_folder)
+        raise
     finally:
         bar.close()
+    say_model_note(index.store.model_note())
     if args.json:
         print_json(report.to_dict())
     else:
@@ -54,6 +64,24 @@ def run(args: argparse.Namespace) -> int:
         if tip:
             print(tip, file=sys.stderr)
     return 0
+
+
+_FRESH_FILES = {"chroma.sqlite3", ".ingest.lock"}  # what opening and locking a new embedded index leave
+
+
+def _new_index_folder(settings: Settings) -> Path | None:
+    """The embedded index folder, if this command is the one creating it."""
+    if settings.chroma_url:
+        return None
+    folder = settings.index_dir.expanduser().absolute()
+    return None if folder.exists() else folder
+
+
+def _remove_if_untouched(folder: Path) -> None:
+    """A failed first ingest leaves no index folder behind either (only one holding nothing but Chroma's empty
+    database is removed; the process ends next, so no open client is left pointing at it)."""
+    if folder.is_dir() and {p.name for p in folder.iterdir()} <= _FRESH_FILES:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 TIP_MIN_SECONDS = 60.0  # a run this long is where a faster mode is worth a line

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
-from multimodal.cli.common import add_index_options, add_model_options, print_json, settings_from
+from multimodal.cli.common import add_index_options, add_model_options, print_json, say_model_note, settings_from
 from multimodal.errors import ConfigError
 from multimodal.index import Index
+from multimodal.match import WEAK
 from multimodal.search import Filters, Term, parse_date
 from multimodal.store import Hit
 
@@ -50,16 +52,34 @@ def run(args: argparse.Namespace) -> int:
                       date_from=_date(args.since, "--since"), date_to=_date(args.until, "--until", end=True))
     options = {"target": args.target, "threshold": args.threshold, "filters": filters}
     index.store.collection  # noqa: B018 - an empty index says how to fill it before a model loads
+    say_model_note(index.store.model_note())
+    terms: list[Term] = []
     if args.like or args.dislike:
         hits = index.searcher.recommend(args.like, args.dislike, k=args.k, **options)
     else:
-        hits = index.searcher.search(_terms(args), args.k, **options)
+        terms = _terms(args)
+        hits = index.searcher.search(terms, args.k, **options)
+    if hits and hits[0].match == WEAK:
+        print(f"no strong match for {_describe(args)}{_why(index, terms, hits)}; nearest results:", file=sys.stderr)
     if args.json:
         print_json([_hit_dict(h) for h in hits])
     else:
         for hit in hits:
             print(hit.path)
     return 0
+
+
+def _describe(args: argparse.Namespace) -> str:
+    return repr(args.text) if args.text else "this query"
+
+
+def _why(index: Index, terms: list[Term], hits: list[Hit]) -> str:
+    """" (REASON)" for a weak text or composed query; vectors are cached, so nothing is encoded again."""
+    if not terms:
+        return ""
+    texts = [str(t.value) for t in terms if t.kind == "text" and t.weight > 0]
+    verdict = index.searcher.verdict(index.searcher.query_vector(terms), texts, hits)
+    return f" ({verdict.reason})" if verdict.reason else ""
 
 
 def _terms(args: argparse.Namespace) -> list[Term]:
@@ -90,8 +110,8 @@ def _date(text: str | None, flag: str, end: bool = False) -> float | None:
 
 
 def _hit_dict(hit: Hit) -> dict[str, Any]:
-    data: dict[str, Any] = {"id": hit.id, "path": hit.path, "score": round(hit.score, 6), "kind": hit.kind,
-                            "caption": hit.caption}
+    data: dict[str, Any] = {"id": hit.id, "path": hit.path, "score": round(hit.score, 6), "match": hit.match,
+                            "kind": hit.kind, "caption": hit.caption}
     if hit.kind == "caption":
         data["image_id"] = hit.image_id
     data.update({k: hit.metadata[k] for k in _JSON_FIELDS if k in hit.metadata})
