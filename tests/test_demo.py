@@ -136,3 +136,18 @@ def test_demo_without_ui_uses_the_shipped_model_and_prints_example_searches(
     second = subprocess.run([sys.executable, "-m", "multimodal", "demo", "--no-ui", "--index", str(tmp_path / "index"),
                              "-q"], capture_output=True, text=True, env=env, timeout=600)
     assert second.returncode == 0 and "0 added, 300 unchanged" in second.stderr
+
+
+@pytest.mark.clip
+@pytest.mark.slow
+def test_french_queries_work_from_the_cli(demo_assets: demo.DemoAssets, tmp_path: Path) -> None:
+    index = demo.open_demo_index(demo_assets, tmp_path / "index")
+    demo.ingest_gallery(index, demo_assets)
+    attrs = read_attributes(demo_assets.data.gallery)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MULTIMODAL_")}
+    for query, colour, shape in (("un cercle rouge", "red", "circle"), ("une étoile bleue", "blue", "star")):
+        result = subprocess.run([sys.executable, "-m", "multimodal", "search", query, "-k", "3", "--index",
+                                 str(tmp_path / "index")], capture_output=True, text=True, env=env, timeout=300)
+        assert result.returncode == 0, result.stderr
+        top = [attrs[Path(line)] for line in result.stdout.split()]
+        assert top and all(a.colour == colour and a.shape == shape for a in top[:2]), (query, top)
