@@ -2,11 +2,11 @@
 
 `plan_moves` picks the file to keep in each group (`largest`: most pixels, then most bytes; `newest` /
 `oldest`: by capture date, else modification time) and sends the others to a folder, under their path
-relative to the common folder of every file moved, so two `IMG_0001.jpg` from different folders stay
-apart. `apply_moves` writes the manifest (JSON) first, then refuses if any target already exists,
-and moves; `undo_moves` puts every file back, refusing a file whose original path is occupied again.
-Nothing is ever overwritten or deleted. The index keeps the old paths until the folders are ingested
-again (a later ingest removes the moved files' records).
+relative to the common folder of every file in the groups, so the layout mirrors the library's and two
+`IMG_0001.jpg` from different folders stay apart. `apply_moves` refuses if any target exists already,
+writes the manifest (JSON) before the first move, then moves; `undo_moves` puts every file back (also
+after a run that stopped half way), refusing if an original path is occupied again. Nothing is ever
+overwritten or deleted. The index keeps the old paths until the folders are ingested again.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def plan_moves(groups: Iterable[DuplicateGroup], details: dict[str, FileDetails]
     moving = [p for kept, paths in chosen for p in paths if p != kept]
     if not moving:
         return []
-    base = Path(os.path.commonpath([str(Path(p).parent) for p in moving]))
+    base = Path(os.path.commonpath([str(Path(p).parent) for paths in sets for p in paths]))
     dest = Path(dest).expanduser().absolute()
     return [Move(p, str(dest / Path(p).relative_to(base)), kept)
             for kept, paths in chosen for p in sorted(paths) if p != kept]
