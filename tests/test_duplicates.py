@@ -8,13 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from multimodal.cli.main import main
 from multimodal.config import Settings
 from multimodal.duplicates import DEFAULT_NEIGHBOURS, find_duplicates
 from multimodal.errors import ConfigError, EmptyIndexError
 from multimodal.index import Index
-from multimodal.perceptual import MAX_PHASH, PHASH_KEY, compare
+from multimodal.perceptual import MAX_PHASH, PHASH_KEY, compare, fingerprint
 from tests.conftest import write_image
 from tests.fixtures.fake_encoder import FakeEncoder
 from tests.fixtures.planted import COPY_KINDS, PlantedSet, make_planted_set, pair_scores
@@ -90,7 +91,7 @@ def test_bad_settings_and_empty_index_are_refused(tmp_path: Path) -> None:
     empty = Index.open(Settings.resolve(index_dir=tmp_path / "idx"), encoder=FakeEncoder())
     with pytest.raises(EmptyIndexError):
         find_duplicates(empty.store)
-    for kwargs in ({"threshold": 1.5}, {"relative": 0.0}, {"neighbours": 0}):
+    for kwargs in ({"threshold": 1.5}, {"relative": 0.0}, {"neighbours": 0}, {"max_phash": 65}, {"max_chroma": -1}):
         with pytest.raises(ConfigError):
             find_duplicates(empty.store, **kwargs)
 
@@ -136,7 +137,7 @@ def test_a_set_without_duplicates_gives_no_groups_though_the_embedding_alone_wou
     report = find_duplicates(index.store)
     assert report.near == [] and report.exact == [] and report.images == 12
     assert report.rejected > 0  # the embedding proposed pairs; the pixels said no
-    unchecked = find_duplicates(index.store, max_phash=64, max_dhash=64)  # the pixel check switched off
+    unchecked = find_duplicates(index.store, max_phash=64, max_dhash=64, max_chroma=255)  # no pixel check
     assert unchecked.near and unchecked.rejected == 0
 
 
@@ -144,7 +145,8 @@ def test_ingest_stores_a_perceptual_hash_of_the_picture_as_displayed(planted: tu
     index, truth = planted
     prints = {str(Path(r.metadata["path"]).relative_to(truth.root)): r.metadata[PHASH_KEY]
               for r in index.store.iter_records(where={"kind": "image"})}
-    assert len(prints) == truth.files and all(len(h) == 64 for h in prints.values())
+    expected = len(fingerprint(Image.new("RGB", (8, 8))))
+    assert len(prints) == truth.files and {len(h) for h in prints.values()} == {expected}
     base = prints["photos/scene0000.png"]
     assert max(compare(base, prints["copies/scene0000-exif-rotated.jpg"])) <= 2  # hashed after EXIF rotation
     assert compare(base, prints["photos/lookalike0000.png"])[0] > MAX_PHASH

@@ -10,7 +10,7 @@ from typing import Any
 from multimodal.cli.common import add_index_options, print_json, settings_from
 from multimodal.duplicate_moves import KEEP, apply_moves, default_manifest, file_details, plan_moves, undo_moves
 from multimodal.duplicates import DEFAULT_NEIGHBOURS, DEFAULT_RELATIVE, DuplicateReport, find_duplicates
-from multimodal.perceptual import MAX_DHASH, MAX_PHASH
+from multimodal.perceptual import MAX_CHROMA, MAX_DHASH, MAX_PHASH
 from multimodal.search import Filters
 from multimodal.store import Store
 
@@ -36,6 +36,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help=f"pHash bits (of 64) two copies may differ by (default {MAX_PHASH}, chosen by measurement)")
     p.add_argument("--max-dhash", type=int, default=MAX_DHASH, metavar="BITS",
                    help=f"dHash bits (of 64) two copies may differ by (default {MAX_DHASH})")
+    p.add_argument("--max-chroma", type=int, default=MAX_CHROMA, metavar="D",
+                   help=f"largest colour difference (0-255) of any cell of two copies' 8x8 colour thumbnails, "
+                   f"after removing a uniform shift (default {MAX_CHROMA})")
     p.add_argument("--folder", help="only images in this folder (and below)")
     p.add_argument("--exact", action="store_true", help="only byte-identical groups")
     p.add_argument("--json", action="store_true", help="print [[path, path, ...], ...]: the near groups, "
@@ -61,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     clauses = Filters(folder=args.folder).clauses()
     report = find_duplicates(store, args.threshold, relative=args.relative, neighbours=args.neighbours,
                              where=clauses[0] if clauses else None, max_phash=args.max_phash,
-                             max_dhash=args.max_dhash)
+                             max_dhash=args.max_dhash, max_chroma=args.max_chroma)
     if args.move_to:
         return _move(store, report, args)
     if args.json:
