@@ -19,15 +19,16 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "duplicates", help="find near-duplicate and identical images",
         description="Groups of images that show the same picture (resized, cropped, re-encoded, recoloured "
-        "copies): candidates from one nearest-neighbour query per image, kept only when their perceptual hashes "
-        "(stored at ingest) agree too; byte-identical files are listed apart. Uses only stored vectors and "
+        "copies): candidates from one nearest-neighbour query per image, kept only when their perceptual "
+        "fingerprints (hashes and colour, stored at ingest) agree too; pairs that are only similar are counted, "
+        "not listed; byte-identical files are listed apart. Uses only stored vectors and "
         "hashes: no model is loaded and no image is decoded. Report-only unless --move-to is given; files "
         "are moved, never deleted.")
-    p.add_argument("--threshold", type=float, metavar="T", help="cosine similarity that counts as a duplicate "
-                   "(default: relative to each image's neighbourhood, see --relative)")
+    p.add_argument("--threshold", type=float, metavar="T", help="cosine similarity that makes a neighbour a "
+                   "candidate (default: relative to each image's neighbourhood, see --relative)")
     p.add_argument("--relative", type=float, default=DEFAULT_RELATIVE, metavar="R",
-                   help="without --threshold, a neighbour is a copy when its similarity >= ref + R * (1 - ref), ref "
-                   "being the similarity of the image's K-th nearest other image (default "
+                   help="without --threshold, a neighbour is a candidate when its similarity >= ref + R * (1 - ref), "
+                   "ref being the similarity of the image's K-th nearest other image (default "
                    f"{DEFAULT_RELATIVE}, chosen by measurement; higher = stricter)")
     p.add_argument("--neighbours", type=int, default=DEFAULT_NEIGHBOURS, metavar="K",
                    help=f"neighbours compared per image (default {DEFAULT_NEIGHBOURS}); raise it for bursts of "
