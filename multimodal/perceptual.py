@@ -16,7 +16,9 @@ hex string (`phash` metadata), so `duplicates` never decodes a file again. Each 
 
 A pair is a copy only when, in one alignment (whole to whole, or one's centre to the other's whole), all
 three are within their limits. Written with numpy (no scipy): the DCT of a 32×32 thumbnail is two 32×32
-matrix products; the hashes are bit-for-bit those of `imagehash` (a test checks it when it is installed).
+matrix products; `perceptual_hash` is bit-for-bit `imagehash`'s (a test checks it when it is installed).
+`fingerprint` first box-reduces a large picture by a whole factor (short side ≥ 128 px), which costs a few
+bits of difference from hashing the full size, and took a 12-MP picture from 426 to 16 ms here.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ MAX_DHASH = 8
 # tuning set differ by 10 at most, other pairs by 56 or more; 24 leaves room for harsher chroma subsampling.
 MAX_CHROMA = 24
 _GRID = 8  # chroma thumbnail side
+_WORK_SIDE = 128  # larger pictures are box-reduced towards this short side first (4× the pHash thumbnail)
 _PART = 32 + 2 * _GRID * _GRID * 2  # hex digits of one part: pHash, dHash, Cb and Cr thumbnails
 _PHASH_SIDE = 32  # thumbnail side for pHash
 _LOW = 8  # lowest frequencies kept per axis (8 × 8 = 64 bits)
@@ -43,6 +46,7 @@ _LOW = 8  # lowest frequencies kept per axis (8 × 8 = 64 bits)
 
 def fingerprint(image: Image.Image) -> str:
     """The parts (hashes + chroma) of the whole image, then of its central `CENTRE` crop, as hex (576 digits)."""
+    image = _reduced(image)
     w, h = image.size
     dx, dy = int(w * (1 - CENTRE) / 2), int(h * (1 - CENTRE) / 2)
     centre = image.crop((dx, dy, w - dx, h - dy)) if w - 2 * dx > 0 and h - 2 * dy > 0 else image
@@ -67,6 +71,13 @@ def same_picture(a: str, b: str, max_phash: int = MAX_PHASH, max_dhash: int = MA
         if p <= max_phash and d <= max_dhash and c <= max_chroma:
             return True
     return False
+
+
+def _reduced(image: Image.Image) -> Image.Image:
+    """Box-reduced by a whole factor to a short side of at least `_WORK_SIDE`: the thumbnails come out nearly the
+    same, at a fraction of the cost for a large picture that was decoded at full size (a PNG, a HEIC)."""
+    factor = min(image.size) // _WORK_SIDE
+    return image.reduce(factor) if factor > 1 else image
 
 
 def _part(image: Image.Image) -> str:

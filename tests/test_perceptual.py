@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageEnhance
 
-from multimodal.perceptual import MAX_CHROMA, compare, fingerprint, perceptual_hash, same_picture
+from multimodal.perceptual import MAX_CHROMA, compare, distances, fingerprint, perceptual_hash, same_picture
 
 
 def _scene(seed: int, size: tuple[int, int] = (240, 180)) -> Image.Image:
@@ -59,3 +59,10 @@ def test_flat_pictures_hash_alike_and_malformed_fingerprints_are_refused() -> No
     assert compare(grey, white)[:2] == (0, 0)
     with pytest.raises(ValueError):
         compare(grey, grey[:-2])
+
+
+def test_a_large_picture_is_hashed_from_a_reduced_copy_close_to_its_full_size_hash() -> None:
+    big = _scene(3, size=(1600, 1200))
+    p, d = distances(fingerprint(big)[:32], perceptual_hash(big))  # reduced 9× first, hashed at full size
+    assert p <= 2 and d <= 4
+    assert same_picture(fingerprint(big), fingerprint(big.resize((400, 300), Image.Resampling.LANCZOS)))
