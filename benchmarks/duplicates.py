@@ -1,75 +1,119 @@
-"""Near-duplicate finder: precision and recall of the default threshold on planted copies, per model.
+"""Near-duplicate finder: zero false groups on sets without duplicates, recall of planted copies, per model.
 
     .venv/bin/python benchmarks/duplicates.py                       # mm-tiny and ViT-B-32 (random weights)
-    .venv/bin/python benchmarks/duplicates.py --model local-dir:/path/to/trained --bases 60 --no-readme
+    .venv/bin/python benchmarks/duplicates.py --model local-dir:/path/to/demo-model --no-readme
 
-For each model, two planted sets are generated (tests/fixtures/planted.py): every base scene has a
-look-alike (same palette and shapes, laid out afresh), half of the bases have one copy of each kind
-(resized, cropped, JPEG q30, recoloured, byte-identical). On the *tuning* set (seed 0) the relative
-threshold is swept and the best F1 noted; on the *held-out* set (seed 1) the library's default is scored,
-so the number reported for the default was not fitted on the data it is scored on. Precision and recall
-count pairs of files: every pair inside a reported group (near or exact) against every planted pair.
+Needs scikit-image (`pip install scikit-image`) for its real sample photos (tests/fixtures/photos.py).
+
+Tuning: on a generated planted set (seed 0, tests/fixtures/planted.py: 40 scenes, a look-alike of each,
+copies of every kind) the perceptual-hash distances of all pairs are computed (no model involved), and the
+limits that keep every planted copy are printed next to the library's (multimodal.perceptual: pHash and
+dHash limits are the smallest that keep every copy there, the chroma limit sits between the copies' largest
+difference and the closest non-copy's, nearer the copies), with the closest pair that is not a copy; for each
+model the relative embedding cut-off is swept there (the strictest value keeping every copy is printed;
+multimodal.duplicates.DEFAULT_RELATIVE was set one step below the strictest of both default models).
+
+Evaluation, for each model, on sets not used for tuning:
+- sets with planted copies: a second generated set (seed 1) and 20 real photos with a copy of each kind
+  (resized, central 85 % crop, JPEG q30, brighter and warmer, WebP, EXIF-rotated, byte-identical);
+  precision and recall count pairs of files in reported groups (near and exact) against planted pairs;
+- sets without duplicates: the demo gallery (300 renders) and the 20 distinct real photos; every group
+  reported there is false.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from _common import machine, write_section
+from _common import cache_dir, machine, write_section
 
 from multimodal.config import Settings
+from multimodal.demo import prepare_data
 from multimodal.duplicates import DEFAULT_RELATIVE, find_duplicates
+from multimodal.images import load_image, walk_images
 from multimodal.index import Index
-from tests.fixtures.planted import PlantedSet, make_planted_set, pair_scores
+from multimodal.perceptual import MAX_CHROMA, MAX_DHASH, MAX_PHASH, compare, fingerprint
+from tests.fixtures.photos import write_photos
+from tests.fixtures.planted import PlantedSet, make_planted_photos, make_planted_set, pair_scores
 
 MODELS = ["mm-tiny:none", "ViT-B-32:none"]
-SWEEP = [round(0.50 + 0.02 * i, 2) for i in range(25)]
+TUNE_BASES = 40  # the set the hash limits and the relative cut-off were chosen on (seed 0)
+SWEEP = [round(0.1 * i, 1) for i in range(1, 10)]
 
 
-def scores(index: Index, planted: PlantedSet, **kwargs: Any) -> tuple[float, float, float, Any]:
-    report = find_duplicates(index.store, **kwargs)
-    precision, recall = pair_scores([g.paths for g in report.near + report.exact], planted.true_pairs())
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return precision, recall, f1, report
+def tune_hashes(planted: PlantedSet) -> dict[str, Any]:
+    """Smallest (pHash, dHash) limits keeping every planted pair of the tuning set; closest non-copy pair."""
+    prints = {str(p): fingerprint(load_image(p, max_pixels=10**8, min_side=224).image)
+              for p in walk_images(planted.root)}
+    truth = planted.true_pairs()
+    copies, others = [], []
+    for a, b in itertools.combinations(sorted(prints), 2):
+        (copies if frozenset((a, b)) in truth else others).append(compare(prints[a], prints[b]))
+    need = tuple(max(c[n] for c in copies) for n in range(3))
+    closest = min(others, key=lambda t: (max(t[0], t[1]), t[0] + t[1]))
+    chroma = min(c[2] for c in others)
+    return {"files": planted.files, "pairs": len(copies), "need": need, "closest_other": closest,
+            "closest_chroma": chroma}
 
 
-def build(work: Path, model: str, bases: int, seed: int) -> tuple[Index, PlantedSet]:
+def measure(model: str, work: Path, bases: int, photos: list[Path], gallery: Path, tune: PlantedSet) -> dict[str, Any]:
     name, _, weights = model.partition(":") if not model.startswith(("local-dir:", "hf-hub:")) else (model, "", "")
-    planted = make_planted_set(work / f"set{seed}", bases, seed=seed)
-    settings = Settings.resolve(index_dir=work / f"index-{seed}", model=name, pretrained=weights or None)
-    index = Index.open(settings)
-    index.ingest(planted.root)
-    return index, planted
+    held = make_planted_set(work / "held-out", bases, seed=1)
+    real = make_planted_photos(work / "real-copies", photos)
+    index = Index.open(Settings.resolve(index_dir=work / "index", model=name, pretrained=weights or None))
+    for root in (tune.root, held.root, real.root, photos[0].parent, gallery):
+        index.ingest(root)
+    row: dict[str, Any] = {"model": model, "strictest_full_recall": _sweep(index, tune)}
+    for key, planted in (("held", held), ("real", real)):
+        report = _report(index, planted.root)
+        precision, recall = pair_scores([g.paths for g in report.near + report.exact], planted.true_pairs())
+        row[key] = {"files": report.images, "pairs": len(planted.true_pairs()), "precision": precision,
+                    "recall": recall, "similar": report.rejected}
+    for key, root in (("gallery", gallery), ("distinct", photos[0].parent)):
+        report = _report(index, root)
+        row[key] = {"files": report.images, "groups": len(report.near) + len(report.exact),
+                    "similar": report.rejected}
+    return row
 
 
-def measure(model: str, bases: int, work: Path) -> dict[str, Any]:
-    tune_index, tune_set = build(work, model, bases, seed=0)
-    sweep = [(scores(tune_index, tune_set, relative=r)[2], r) for r in SWEEP]
-    best_f1, best_relative = max(sweep)
-    held_index, held_set = build(work, model, bases, seed=1)
-    precision, recall, f1, report = scores(held_index, held_set)
-    return {"model": model, "files": held_set.files, "pairs": len(held_set.true_pairs()),
-            "best_relative": best_relative, "best_f1": best_f1, "precision": precision, "recall": recall, "f1": f1,
-            "threshold": report.typical_threshold}
+def _sweep(index: Index, tune: PlantedSet) -> float | None:
+    """The highest relative cut-off that keeps every planted copy of the tuning set (None: none does)."""
+    truth = tune.true_pairs()
+    kept = [r for r in SWEEP
+            if pair_scores([g.paths for g in _report(index, tune.root, relative=r).near], truth)[1] == 1]
+    return max(kept, default=None)
 
 
-def table(rows: list[dict[str, Any]], bases: int) -> str:
+def _report(index: Index, root: Path, **kwargs: Any) -> Any:
+    return find_duplicates(index.store, where={"folders": {"$contains": str(root)}}, **kwargs)
+
+
+def table(tuning: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     lines = [
-        f"Planted sets of {bases} scenes + {bases} look-alikes, half with 5 copies each; default relative "
-        f"threshold {DEFAULT_RELATIVE}. Machine: {machine()}.",
+        f"Limits: pHash ≤ {MAX_PHASH}, dHash ≤ {MAX_DHASH} bits (of 64), chroma ≤ {MAX_CHROMA}. Tuning set "
+        f"(seed 0, {tuning['files']} files, {tuning['pairs']} planted pairs): every copy there is within "
+        f"{tuning['need'][0]}, {tuning['need'][1]} and {tuning['need'][2]}; the closest pair that is not a copy is "
+        f"at {tuning['closest_other'][0]} and {tuning['closest_other'][1]} bits, and no such pair is closer than "
+        f"{tuning['closest_chroma']} in chroma. Embedding stage: relative cut-off {DEFAULT_RELATIVE} (the last "
+        f"column: the strictest value that kept every tuning-set copy, per model). Machine: {machine()}.",
         "",
-        "| model | files | planted pairs | default → median cosine cut-off | precision | recall | F1 "
-        "| best relative on tuning set (F1) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| model | held-out planted set: precision / recall (files, pairs) | real photos with planted copies: "
+        "precision / recall (files, pairs) | demo gallery: false groups (files) | distinct real photos: false "
+        "groups (files) | candidate pairs the pixels rejected (similar, not copies): gallery / photos "
+        "| strictest relative with full recall on the tuning set |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        lines.append(f"| {r['model']} | {r['files']} | {r['pairs']} | {r['threshold']:.4f} "
-                     f"| {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} "
-                     f"| {r['best_relative']:.2f} ({r['best_f1']:.3f}) |")
+        h, p, g, d = r["held"], r["real"], r["gallery"], r["distinct"]
+        lines.append(f"| {r['model']} | {h['precision']:.3f} / {h['recall']:.3f} ({h['files']}, {h['pairs']}) "
+                     f"| {p['precision']:.3f} / {p['recall']:.3f} ({p['files']}, {p['pairs']}) "
+                     f"| **{g['groups']}** ({g['files']}) | **{d['groups']}** ({d['files']}) "
+                     f"| {g['similar']} / {d['similar']} | {r['strictest_full_recall']} |")
     return "\n".join(lines)
 
 
@@ -77,21 +121,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", action="append", help="MODEL[:WEIGHTS], repeatable (default: "
                         + ", ".join(MODELS) + ")")
-    parser.add_argument("--bases", type=int, default=40, help="base scenes per planted set (default 40)")
+    parser.add_argument("--bases", type=int, default=20, help="base scenes per generated planted set (default 20)")
     parser.add_argument("--no-readme", action="store_true", help="print only; leave benchmarks/README.md alone")
     args = parser.parse_args()
+    gallery = prepare_data(cache_dir() / "demo-data").gallery
+    work = Path(tempfile.mkdtemp(prefix="mm-dups-"))
     rows = []
-    for model in args.model or MODELS:
-        work = Path(tempfile.mkdtemp(prefix="mm-dups-"))
-        try:
-            rows.append(measure(model, args.bases, work))
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-        print(rows[-1], flush=True)
-    text = table(rows, args.bases)
+    try:
+        tune = make_planted_set(work / "tune", TUNE_BASES, seed=0)
+        tuning = tune_hashes(tune)
+        print(tuning, flush=True)
+        photos = write_photos(work / "distinct-photos")
+        for n, model in enumerate(args.model or MODELS):
+            rows.append(measure(model, work / f"model{n}", args.bases, photos, gallery, tune))
+            print(rows[-1], flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    text = table(tuning, rows)
     print(text)
     if not args.no_readme:
         write_section("duplicates", text)
+
+
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from multimodal.encoder import Encoder
 from multimodal.errors import ConfigError, ImageLoadError, NotFoundError
 from multimodal.images import LoadedImage, file_digest, load_image, walk_images
 from multimodal.locking import ingest_lock
+from multimodal.perceptual import PHASH_KEY, fingerprint
 from multimodal.pipeline import DECODE_NICE, bulk_encoding, default_workers, ordered_map
 from multimodal.store import CAPTION, IMAGE, Record, Store
 
@@ -100,6 +101,7 @@ class _Loaded:
     digest: str
     image: LoadedImage
     tensor: torch.Tensor | None
+    phash: str  # perceptual fingerprint (multimodal.perceptual), from the decoded image or the stored record
 
 
 def image_id(path: Path) -> str:
@@ -199,7 +201,8 @@ class _Run:
             present.add(pid)
             old = stored.get(pid)
             captions = self.captions.for_image(path)
-            if old is not None and _same_file(old, st) and old.get("caption_hash") == _captions_hash(captions):
+            if (old is not None and _same_file(old, st) and old.get("caption_hash") == _captions_hash(captions)
+                    and old.get(PHASH_KEY)):  # records from before perceptual hashes get one now
                 self.report.unchanged += 1
                 continue
             todo.append(_Work(path, pid, st, captions, old))
@@ -232,11 +235,11 @@ class _Run:
     def _load_one(self, work: _Work) -> _Loaded | ImageLoadError:
         try:
             digest = file_digest(work.path)
-            if work.old is not None and work.old.get("hash") == digest:
+            if work.old is not None and work.old.get("hash") == digest and work.old.get(PHASH_KEY):
                 # Same content (touched, or only the captions changed): skip decoding, keep the vector.
-                return _Loaded(work, digest, _stored_image(work.old), None)
+                return _Loaded(work, digest, _stored_image(work.old), None, str(work.old[PHASH_KEY]))
             loaded = load_image(work.path, max_pixels=self.settings.max_pixels, min_side=self.encoder.image_size)
-            return _Loaded(work, digest, loaded, self.encoder.preprocess(loaded.image))
+            return _Loaded(work, digest, loaded, self.encoder.preprocess(loaded.image), fingerprint(loaded.image))
         except ImageLoadError as e:
             return e
         except OSError as e:
@@ -323,6 +326,7 @@ class _Run:
             "height": img.height,
             "format": img.format,
             "hash": item.digest,
+            PHASH_KEY: item.phash,
             "taken": img.taken,
             "date": img.taken if img.taken is not None else float(st.st_mtime),
             "caption": captions[0] if captions else None,

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from multimodal.cli.main import main
 from multimodal.config import Settings
 from multimodal.duplicates import DEFAULT_NEIGHBOURS, find_duplicates
 from multimodal.errors import ConfigError, EmptyIndexError
 from multimodal.index import Index
+from multimodal.perceptual import MAX_PHASH, PHASH_KEY, compare, fingerprint
 from tests.conftest import write_image
 from tests.fixtures.fake_encoder import FakeEncoder
-from tests.fixtures.planted import PlantedSet, make_planted_set, pair_scores
+from tests.fixtures.planted import COPY_KINDS, PlantedSet, make_planted_set, pair_scores
 
 
 @pytest.fixture
@@ -81,14 +84,14 @@ def test_a_folder_filter_limits_the_search(planted: tuple[Index, PlantedSet]) ->
     index, truth = planted
     folder = str(truth.root / "copies")
     report = find_duplicates(index.store, where={"folders": {"$contains": folder}}, threshold=0.5)
-    assert report.images == 16 and all(p.startswith(folder) for g in report.near for p in g.paths)
+    assert report.images == 4 * len(COPY_KINDS) and all(p.startswith(folder) for g in report.near for p in g.paths)
 
 
 def test_bad_settings_and_empty_index_are_refused(tmp_path: Path) -> None:
     empty = Index.open(Settings.resolve(index_dir=tmp_path / "idx"), encoder=FakeEncoder())
     with pytest.raises(EmptyIndexError):
         find_duplicates(empty.store)
-    for kwargs in ({"threshold": 1.5}, {"relative": 0.0}, {"neighbours": 0}):
+    for kwargs in ({"threshold": 1.5}, {"relative": 0.0}, {"neighbours": 0}, {"max_phash": 65}, {"max_chroma": -1}):
         with pytest.raises(ConfigError):
             find_duplicates(empty.store, **kwargs)
 
@@ -106,3 +109,60 @@ def test_command_prints_near_groups_as_json_and_identical_files_apart(planted: t
     text = capsys.readouterr().out
     assert "# 4 groups of identical files" in text and "similarity >= 0.999" in text
     assert main(["duplicates", "--threshold", "2", *where]) == 2
+
+
+def _shapes_without_duplicates(root: Path) -> Path:
+    """Small shapes on one background, each a different picture: a k-NN over thumbnails finds them all close."""
+    from PIL import Image, ImageDraw
+
+    for n, (shape, colour, x) in enumerate(itertools.product(("circle", "square", "triangle"),
+                                                               ((40, 60, 220), (220, 50, 40)), (14, 46))):
+        image = Image.new("RGB", (96, 96), (235, 235, 230))
+        draw = ImageDraw.Draw(image)
+        box = (x, 62, x + 28, 90)
+        if shape == "circle":
+            draw.ellipse(box, fill=colour)
+        elif shape == "square":
+            draw.rectangle(box, fill=colour)
+        else:
+            draw.polygon([(x, 90), (x + 28, 90), (x + 14, 62)], fill=colour)
+        root.mkdir(parents=True, exist_ok=True)
+        image.save(root / f"{n:02d}-{shape}.png")
+    return root
+
+
+def test_a_set_without_duplicates_gives_no_groups_though_the_embedding_alone_would(tmp_path: Path) -> None:
+    index = Index.open(Settings.resolve(index_dir=tmp_path / "idx"), encoder=FakeEncoder())
+    index.ingest(_shapes_without_duplicates(tmp_path / "shapes"))
+    report = find_duplicates(index.store)
+    assert report.near == [] and report.exact == [] and report.images == 12
+    assert report.rejected > 0  # the embedding proposed pairs; the pixels said no
+    unchecked = find_duplicates(index.store, max_phash=64, max_dhash=64, max_chroma=255)  # no pixel check
+    assert unchecked.near and unchecked.rejected == 0
+
+
+def test_ingest_stores_a_perceptual_hash_of_the_picture_as_displayed(planted: tuple[Index, PlantedSet]) -> None:
+    index, truth = planted
+    prints = {str(Path(r.metadata["path"]).relative_to(truth.root)): r.metadata[PHASH_KEY]
+              for r in index.store.iter_records(where={"kind": "image"})}
+    expected = len(fingerprint(Image.new("RGB", (8, 8))))
+    assert len(prints) == truth.files and {len(h) for h in prints.values()} == {expected}
+    base = prints["photos/scene0000.png"]
+    assert max(compare(base, prints["copies/scene0000-exif-rotated.jpg"])) <= 2  # hashed after EXIF rotation
+    assert compare(base, prints["photos/lookalike0000.png"])[0] > MAX_PHASH
+
+
+def test_an_index_without_hashes_says_so_and_ingest_adds_them_without_encoding(
+        planted: tuple[Index, PlantedSet], capsys: pytest.CaptureFixture[str]) -> None:
+    index, truth = planted
+    ids = [r.id for r in index.store.iter_records(where={"kind": "image"})]
+    index.store.update_records(ids, [{PHASH_KEY: None} for _ in ids])  # as an older version left it
+    old = find_duplicates(index.store)
+    assert old.near == [] and old.unhashed == truth.files and old.exact  # exact copies need no hash
+    assert main(["duplicates", "--index", str(index.settings.index_dir)]) == 0
+    assert f"{truth.files} images have no perceptual hash" in capsys.readouterr().out
+    encoded = index.encoder.images_encoded
+    index.ingest(truth.root)
+    assert index.encoder.images_encoded == encoded  # vectors reused: only the hashes were added
+    again = find_duplicates(index.store)
+    assert again.unhashed == 0 and again.near

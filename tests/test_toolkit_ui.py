@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import html
 import json
 import re
@@ -35,15 +36,31 @@ def kit(index: Index, tmp_path: Path) -> Toolkit:
 
 
 def test_duplicates_tab_lists_groups_and_shows_one_side_by_side(kit: Toolkit, tmp_path: Path) -> None:
-    status, picker, report = kit.duplicates(0.0, "")
-    assert "groups of near duplicates" in status and "typically" in status
+    status, picker, found = kit.duplicates(0.0, "")
+    assert "groups of near duplicates" in status and "typically" in status and "perceptual hashes" in status
     choices = picker["choices"]
     assert any(c.startswith("identical #1: 2 images") for c in choices)
     near = next(c for c in choices if c.startswith("near"))
-    shown = kit.group_images(near, report)
-    assert {Path(caption.split(" · ")[0]).name for _, caption in shown} >= {"blue0.png", "blue0-big.png"}
+    shown, rows = kit.group_images(near, found)
+    assert {caption.split(" · ")[0] for _, caption in shown} >= {"blue0.png", "blue0-big.png"}  # names, not paths
     assert all(Path(thumb).is_file() and Path(thumb).is_relative_to(tmp_path / "thumbs") for thumb, _ in shown)
-    assert "64×48" in " ".join(caption for _, caption in shown)
+    big = next(row for row in rows if row[0] == "blue0-big.png")
+    size = (tmp_path / "colours" / "blue" / "blue0-big.png").stat().st_size
+    assert big[1:3] == [f"{size / 1024:.0f}", "64×48"] and re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", big[3])
+    assert big[4] == str(tmp_path / "colours" / "blue")
+
+
+def test_duplicates_tab_exports_every_group_and_deletes_nothing(kit: Toolkit, tmp_path: Path) -> None:
+    before = sorted(p for p in (tmp_path / "colours").rglob("*") if p.is_file())
+    _, _, found = kit.duplicates(0.0, "")
+    exported = Path(kit.export_duplicates(found))
+    rows = list(csv.DictReader(exported.read_text(encoding="utf-8").splitlines()))
+    listed = {(r["group"], r["path"]) for r in rows}
+    groups = found.report.near + found.report.exact
+    assert len(listed) == sum(len(g.paths) for g in groups) and {r["kind"] for r in rows} == {"near", "identical"}
+    assert sorted(p for p in (tmp_path / "colours").rglob("*") if p.is_file()) == before
+    with pytest.raises(gr.Error, match="Find duplicates first"):
+        kit.export_duplicates(None)
 
 
 def test_tags_tab_tags_when_trusted_and_refuses_on_a_public_ui(kit: Toolkit, index: Index) -> None:

@@ -8,14 +8,18 @@ Writing to the index (tagging) and naming server folders (probe targets) need a 
 
 from __future__ import annotations
 
+import csv
 import html
+import tempfile
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
-from PIL import Image
 
+from multimodal.duplicate_moves import FileDetails, file_details
 from multimodal.duplicates import DEFAULT_RELATIVE, DuplicateGroup, DuplicateReport, find_duplicates
 from multimodal.errors import ConfigError, MultimodalError
 from multimodal.evaluate import ann_recall
@@ -30,6 +34,15 @@ from ui.thumbnails import Source, Thumbnails
 
 UI_MAP_SAMPLE = 500  # points drawn in the UI (thumbnails are made for each); the CLI goes further
 _MAX_GROUP_SHOWN = 24
+DETAIL_COLUMNS = ["name", "size (KB)", "dimensions", "date", "folder"]
+
+
+@dataclass(frozen=True)
+class Found:
+    """What the Duplicates tab found: the report and the stored details of every file in it."""
+
+    report: DuplicateReport
+    details: dict[str, FileDetails]
 
 
 class Toolkit:
@@ -44,27 +57,52 @@ class Toolkit:
 
     # -- duplicates ------------------------------------------------------------------------
     @friendly_errors
-    def duplicates(self, threshold: float, folder: str) -> tuple[str, Any, DuplicateReport]:
-        """Status text, the group picker, and the report (kept in a State)."""
+    def duplicates(self, threshold: float, folder: str) -> tuple[str, Any, Found]:
+        """Status text, the group picker, and what was found (kept in a State). Never moves or deletes."""
         report = find_duplicates(self.index.store, threshold or None, where=_folder_clause(folder))
         how = (f"similarity ≥ {report.threshold:.3f}" if report.threshold is not None else
                f"similarity relative to each image's neighbourhood ({DEFAULT_RELATIVE}): "
                f"≥ {report.typical_threshold:.3f} typically")
         status = (f"**{len(report.near)}** groups of near duplicates and **{len(report.exact)}** groups of "
-                  f"identical files among {report.images} images; {how}.")
+                  f"identical files among {report.images} images; candidates by {how}, kept only when the "
+                  "pictures' perceptual hashes agree.")
+        if report.rejected:
+            status += (f" {report.rejected} pairs were close in the embedding but are different pictures "
+                       "(similar, not duplicates): not listed.")
+        if report.unhashed:
+            status += (f" **{report.unhashed} images have no perceptual hash** (indexed by an older version): "
+                       "ingest their folders again to check them.")
         choices = [_group_label("near", n, g) for n, g in enumerate(report.near)]
         choices += [_group_label("identical", n, g) for n, g in enumerate(report.exact)]
-        return status, gr.update(choices=choices, value=choices[0] if choices else None), report
+        found = Found(report, file_details(self.index.store, report.near + report.exact))
+        return status, gr.update(choices=choices, value=choices[0] if choices else None), found
 
-    def group_images(self, choice: str | None, report: DuplicateReport | None) -> list[tuple[str, str]]:
-        """The chosen group's thumbnails side by side, captioned with path, file size and dimensions."""
-        if not choice or report is None:
-            return []
+    def group_images(self, choice: str | None, found: Found | None) -> tuple[list[tuple[str, str]], list[list[str]]]:
+        """The chosen group's thumbnails side by side (captioned with the file name) and a table of each
+        file's name, size, dimensions, date and folder, from the index (no file is opened)."""
+        if not choice or found is None:
+            return [], []
         kind, number = choice.split(" ", 2)[:2]
-        group = (report.near if kind == "near" else report.exact)[int(number.strip("#:")) - 1]
+        group = (found.report.near if kind == "near" else found.report.exact)[int(number.strip("#:")) - 1]
         paths = group.paths[:_MAX_GROUP_SHOWN]
         shown = self.thumbs.many([Source(p) for p in paths])
-        return [(str(thumb), _describe(path)) for thumb, path in zip(shown, paths, strict=True)]
+        rows = [_detail_row(p, found.details.get(p)) for p in paths]
+        return ([(str(thumb), " · ".join(row[:4])) for thumb, row in zip(shown, rows, strict=True)], rows)
+
+    def export_duplicates(self, found: Found | None) -> str | None:
+        """Every group as a CSV file (group, kind, path and the details); the path of that file, for download."""
+        if found is None:
+            raise gr.Error("Find duplicates first.")
+        out = Path(tempfile.mkdtemp(prefix="mm-duplicates-")) / f"duplicates-{time.strftime('%Y%m%d-%H%M%S')}.csv"
+        with open(out, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["group", "kind", "path", *DETAIL_COLUMNS[:4], "similarity"])
+            groups = [("near", g) for g in found.report.near] + [("identical", g) for g in found.report.exact]
+            for n, (kind, group) in enumerate(groups, start=1):
+                for path in group.paths:
+                    writer.writerow([n, kind, path, *_detail_row(path, found.details.get(path))[:4],
+                                     group.similarity])
+        return str(out)
 
     # -- tags ------------------------------------------------------------------------------
     @friendly_errors
@@ -160,9 +198,15 @@ def add_toolkit_tabs(index: Index, *, searcher: Callable[[], Searcher] | None = 
         picker = gr.Dropdown(label="Group", choices=[], interactive=True)
         side_by_side = gr.Gallery(label="Side by side", columns=4, height="auto", object_fit="contain",
                                   elem_id="mm-duplicates")
+        details = gr.Dataframe(headers=DETAIL_COLUMNS, label="Files in this group (nothing is ever deleted here)",
+                               interactive=False, wrap=True, elem_id="mm-duplicate-details")
+        with gr.Row():
+            export = gr.Button("Export the list (CSV)", size="sm")
+            exported = gr.File(label="Duplicates list", interactive=False)
         report = gr.State(None)
         find.click(kit.duplicates, [threshold, folder], [status, picker, report], **private)
-        picker.change(kit.group_images, [picker, report], side_by_side, **private)
+        picker.change(kit.group_images, [picker, report], [side_by_side, details], **private)
+        export.click(kit.export_duplicates, report, exported, **private)
     with gr.Tab("Tags", id="tags"):
         current = gr.Markdown(kit.current_tags)  # a callable value: read again at every page load
         labels = gr.Textbox(label="Labels", placeholder="cat, dog, car", interactive=trusted)
@@ -212,10 +256,10 @@ def _group_label(kind: str, n: int, group: DuplicateGroup) -> str:
     return f"{kind} #{n + 1}: {len(group.paths)} images, weakest link {group.similarity:.3f} — {first}"
 
 
-def _describe(path: str) -> str:
-    try:
-        with Image.open(path) as im:
-            size = f"{im.width}×{im.height}"
-        return f"{path} · {size} · {Path(path).stat().st_size / 1024:.0f} KB"
-    except OSError:
-        return f"{path} (unreadable now)"
+def _detail_row(path: str, info: FileDetails | None) -> list[str]:
+    """Name, size, dimensions, date and folder of one file, as table cells."""
+    name, folder = Path(path).name, str(Path(path).parent)
+    if info is None:
+        return [name, "", "", "", folder]
+    date = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.date)) if info.date else ""
+    return [name, f"{info.size / 1024:.0f}", f"{info.width}×{info.height}", date, folder]
