@@ -58,3 +58,23 @@ def test_gpu_check_dry_run_on_the_cpu_passes_its_accuracy_check(tmp_path: Path) 
     assert {f"batch 8 {low} pinned", "batch 8 fp32 pinned", f"batch 8 {low} pageable"} == set(
         result["images_per_second"])
     assert all(rate > 0 for rate in result["images_per_second"].values())
+
+
+@pytest.mark.slow  # ~15 s idle: 1,797 digit images and four logistic regressions
+def test_carryover_sets_are_captioned_folders_and_the_shapes_baseline_beats_chance(tmp_path: Path) -> None:
+    pytest.importorskip("sklearn")  # the optional `bench` extra
+    from benchmarks import carryover
+    from benchmarks.carryover_sets import digits, other_shapes
+    from multimodal.evaluate import load_captioned
+
+    shapes = other_shapes(tmp_path / "shapes", train_per_combination=2, test_per_combination=1, size=32)
+    test = load_captioned(shapes.test)
+    assert len(test) == 108 and all(len(c) == 2 and c[0].startswith("a picture showing a ") for c in test.captions)
+    assert len(load_captioned(shapes.train)) == 216 and not set(test.paths) & set(load_captioned(shapes.train).paths)
+    baseline = carryover.shapes_baseline(shapes)
+    assert baseline["R@5"] > 5 / 108 * 2  # a caption's combination has 1 test image among 108: chance is ~0.05
+    numbers = digits(tmp_path / "digits", size=16)
+    classes = load_captioned(numbers.test)
+    assert classes.labels is not None and len(set(classes.labels)) == 10 and len(classes) == 540
+    assert {c.split()[-1] for c in classes.captions[0]} & {classes.labels[0]}  # captions name the class
+    assert carryover.digits_baseline(numbers)["logistic_accuracy"] > 0.9

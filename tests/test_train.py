@@ -78,6 +78,7 @@ def test_train_cli_writes_a_model_folder_every_command_loads_and_refuses_another
     assert main(args) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["pairs"] == 60 and [e["epoch"] for e in report["epochs"]] == [1]
+    assert report["best_epoch"] == report["last_epoch"] == 1 and report["wall_seconds"] > 0
     assert set(report["epochs"][0]["val"]["text_to_image"]) == {"R@1", "R@5", "R@10"}
     config = json.loads((out / CONFIG_FILE).read_text())
     assert config["model_cfg"]["embed_dim"] == 64 and config["preprocess_cfg"]["size"] in ([64, 64], 64)
