@@ -216,11 +216,14 @@ class _Run:
                  "epoch": self.done_epochs, "history": [e.to_dict() for e in self.history],
                  "best_epoch": self.best_epoch, "budget": self.budget.state()}
         atomic_write(out / STATE_FILE, lambda tmp: torch.save(state, tmp))
+        self._write_log()
+
+    def _write_log(self) -> None:
         log = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self.config).items()},
                "epochs_done": self.done_epochs, "complete": self._finished(),
                "best_epoch": self.best_epoch, "last_epoch": self.done_epochs, "wall_seconds": round(self.spent(), 2),
                "history": [e.to_dict() for e in self.history]}
-        atomic_write(out / LOG_FILE, lambda tmp: tmp.write_text(json.dumps(log, indent=1)))
+        atomic_write(self.config.out / LOG_FILE, lambda tmp: tmp.write_text(json.dumps(log, indent=1)))
 
     # -- the loop ----------------------------------------------------------------------------
     def loop(self, report: TrainReport, on_step: StepFn | None, on_epoch: EpochFn | None) -> None:
@@ -245,6 +248,7 @@ class _Run:
             self.budget.reserve = time.monotonic() - ended  # what the next epoch's end will cost, roughly
             if on_epoch:
                 on_epoch(result)
+        self._write_log()  # "complete" as the loop decided it (a budget can run out during the last save)
 
     def spent(self) -> float:
         return self.budget.spent()

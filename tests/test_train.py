@@ -188,3 +188,4 @@ def test_a_minutes_budget_bounds_the_whole_run_loading_and_scoring_included(smal
     assert took <= 1.05 * budget, took
     assert took >= 0.85 * budget, took  # it stops one scoring (~5% of so short a budget) early at most
     assert report.wall_seconds == pytest.approx(took, abs=0.2)
+    assert json.loads((tmp_path / "m" / "training.json").read_text())["complete"]
