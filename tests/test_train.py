@@ -92,15 +92,17 @@ def test_train_cli_writes_a_model_folder_every_command_loads_and_refuses_another
 
 
 @pytest.mark.slow
-def test_trained_model_round_trips_through_local_dir_with_identical_embeddings(tiny_model: Path,
-                                                                               demo_assets: object) -> None:
-    state = torch.load(tiny_model / STATE_FILE, map_location="cpu", weights_only=False)["model"]
+def test_trained_model_round_trips_through_local_dir_with_identical_embeddings(small_set: Path,
+                                                                               tmp_path: Path) -> None:
+    out = tmp_path / "m"
+    train(TrainConfig(data=small_set, out=out, epochs=1, batch_size=16, val_fraction=0.2, device="cpu"))
+    state = torch.load(out / STATE_FILE, map_location="cpu", weights_only=False)["model"]  # epoch 1: best and last
     in_training = load_encoder("mm-tiny", "none", "cpu")
     in_training.model.load_state_dict(state)  # the weights as the training loop held them
-    loaded = load_encoder(f"local-dir:{tiny_model}", None, "cpu")
+    loaded = load_encoder(f"local-dir:{out}", None, "cpu")
     texts = ["a red circle", "a small blue star on the left"]
     assert torch.equal(torch.from_numpy(in_training.encode_texts(texts)), torch.from_numpy(loaded.encode_texts(texts)))
-    image = Image.open(next(demo_assets.data.gallery.glob("*.jpg"))).convert("RGB")  # type: ignore[attr-defined]
+    image = Image.open(next(small_set.rglob("*.jpg"))).convert("RGB")
     batch_a, batch_b = in_training.preprocess(image)[None], loaded.preprocess(image)[None]
     assert torch.equal(batch_a, batch_b)
     assert torch.equal(torch.from_numpy(in_training.encode_images(batch_a)),
