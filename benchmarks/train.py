@@ -137,7 +137,8 @@ def export(model: Path, out: Path, result: dict[str, Any]) -> None:
     from safetensors.torch import load_file, save_file
 
     out.mkdir(parents=True, exist_ok=True)
-    shutil.copy(model / "open_clip_config.json", out / "open_clip_config.json")
+    for name in ("open_clip_config.json", "vocabulary.json"):  # the words it was trained on: weak-match signal
+        shutil.copy(model / name, out / name)
     tensors = load_file(str(model / "open_clip_model.safetensors"))
     save_file({k: v.to(torch.float16) if v.is_floating_point() else v for k, v in tensors.items()},
               str(out / "open_clip_model.safetensors"))

@@ -54,18 +54,36 @@ class CaptionedSet:
         return len(self.paths)
 
 
+TOP_CONFUSIONS = 5
+
+
+@dataclass(frozen=True)
+class Confusion:
+    """`count` images of class `true` were classified as `predicted` (`share` of that class's images)."""
+
+    true: str
+    predicted: str
+    count: int
+    share: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"true": self.true, "predicted": self.predicted, "n": self.count, "share": round(self.share, 4)}
+
+
 @dataclass(frozen=True)
 class ZeroShotScores:
-    """Share of images whose nearest class prompt is their own subfolder's name."""
+    """Share of images whose nearest class prompt is their own subfolder's name, and what the misses became."""
 
     accuracy: float
     images: int
     per_class: dict[str, float]
     templates: tuple[str, ...]
+    confusions: tuple[Confusion, ...] = ()  # the most frequent mistakes, most first (at most TOP_CONFUSIONS)
 
     def to_dict(self) -> dict[str, Any]:
         return {"accuracy": round(self.accuracy, 4), "n": self.images, "classes": len(self.per_class),
-                "per_class": {k: round(v, 4) for k, v in self.per_class.items()}, "templates": list(self.templates)}
+                "per_class": {k: round(v, 4) for k, v in self.per_class.items()}, "templates": list(self.templates),
+                "confusions": [c.to_dict() for c in self.confusions]}
 
 
 @dataclass(frozen=True)
@@ -211,7 +229,20 @@ def zero_shot_scores(encoder: Encoder, image_vectors: np.ndarray, labels: Sequen
     predicted = np.argmax(image_vectors @ prompts.T, axis=1)
     truth = np.array([classes.index(label) for label in labels])
     per_class = {c: float(np.mean(predicted[truth == n] == n)) for n, c in enumerate(classes)}
-    return ZeroShotScores(float(np.mean(predicted == truth)), len(labels), per_class, tuple(templates))
+    return ZeroShotScores(float(np.mean(predicted == truth)), len(labels), per_class, tuple(templates),
+                          top_confusions(truth, predicted, classes))
+
+
+def top_confusions(truth: np.ndarray, predicted: np.ndarray, classes: Sequence[str],
+                   top: int = TOP_CONFUSIONS) -> tuple[Confusion, ...]:
+    """The most frequent (true class, predicted class) mistakes; ties in class order."""
+    matrix = np.zeros((len(classes), len(classes)), dtype=np.int64)
+    np.add.at(matrix, (truth, predicted), 1)
+    np.fill_diagonal(matrix, 0)
+    sizes = np.bincount(truth, minlength=len(classes))
+    pairs = sorted(zip(*np.nonzero(matrix), strict=True), key=lambda tp: (-matrix[tp], tp))[:top]
+    return tuple(Confusion(classes[t], classes[p], int(matrix[t, p]), float(matrix[t, p] / sizes[t]))
+                 for t, p in pairs)
 
 
 def label_vectors(encoder: Encoder, labels: Sequence[str], templates: Sequence[str] = DEFAULT_TEMPLATES) -> np.ndarray:

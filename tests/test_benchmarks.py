@@ -110,3 +110,23 @@ def test_match_benchmark_splits_every_kind_and_picks_the_separating_cut_off(matc
     cutoff = match_script.choose_cutoff(rows)
     assert cutoff == 2.5  # in: all strong, out: two of three weak; 2.6 ties (the other way round): the lower wins
     assert match_script.accuracy(rows, [r.z >= cutoff for r in rows]) == (1.0, pytest.approx(2 / 3))
+
+
+@pytest.mark.slow  # ~15 s idle: 1,797 digit images and four logistic regressions
+def test_carryover_sets_are_captioned_folders_and_the_shapes_baseline_beats_chance(tmp_path: Path) -> None:
+    pytest.importorskip("sklearn")  # the optional `bench` extra
+    from benchmarks import carryover
+    from benchmarks.carryover_sets import digits, other_shapes
+    from multimodal.evaluate import load_captioned
+
+    shapes = other_shapes(tmp_path / "shapes", train_per_combination=2, test_per_combination=1, size=32)
+    test = load_captioned(shapes.test)
+    assert len(test) == 108 and all(len(c) == 2 and c[0].startswith("a picture showing a ") for c in test.captions)
+    assert len(load_captioned(shapes.train)) == 216 and not set(test.paths) & set(load_captioned(shapes.train).paths)
+    baseline = carryover.shapes_baseline(shapes)
+    assert baseline["R@5"] > 5 / 108 * 2  # a caption's combination has 1 test image among 108: chance is ~0.05
+    numbers = digits(tmp_path / "digits", size=16)
+    classes = load_captioned(numbers.test)
+    assert classes.labels is not None and len(set(classes.labels)) == 10 and len(classes) == 540
+    assert {c.split()[-1] for c in classes.captions[0]} & {classes.labels[0]}  # captions name the class
+    assert carryover.digits_baseline(numbers)["logistic_accuracy"] > 0.9

@@ -12,8 +12,9 @@ from PIL import Image
 
 from multimodal.cli.main import main
 from multimodal.demo import DemoAssets
-from multimodal.evaluate import ann_recall, evaluate_folder, load_captioned
+from multimodal.evaluate import ann_recall, evaluate_folder, load_captioned, top_confusions
 from multimodal.index import Index
+from multimodal.model_scores import EVAL_FILE
 from multimodal.retrieval_metrics import recall_at_k
 from multimodal.store import IMAGE
 from multimodal.synthetic import caption, caption_fr, generate
@@ -160,3 +161,33 @@ def test_a_folder_in_one_language_has_no_language_section(tmp_path: Path) -> Non
     data = load_captioned(tmp_path)
     vectors = np.eye(len(data.paths))
     assert language_scores(tmp_path, data.paths, data.captions, vectors, lambda t: np.eye(len(t))) is None
+
+
+def test_top_confusions_count_each_true_to_predicted_mistake_most_first() -> None:
+    truth = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2])
+    predicted = np.array([0, 1, 1, 1, 0, 2, 0, 1, 1])
+    found = top_confusions(truth, predicted, ["a", "b", "c"], top=3)
+    assert [(c.true, c.predicted, c.count) for c in found] == [("a", "b", 2), ("c", "b", 2), ("b", "a", 1)]
+    assert found[0].share == pytest.approx(2 / 3) and found[1].share == pytest.approx(2 / 4)
+    assert top_confusions(truth, truth, ["a", "b", "c"]) == ()  # no mistakes, nothing to list
+
+
+def test_eval_json_of_class_folders_lists_confusions_and_a_model_folder_keeps_the_result(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    for label, colour in (("red", (220, 20, 20)), ("blue", (20, 20, 220))):
+        for n in range(3):
+            write_image(tmp_path / "data" / label / f"{n}.png", color=colour if n else (120, 120, 120))
+            (tmp_path / "data" / label / f"{n}.txt").write_text(f"a {label} square {n}\n")
+    model = tmp_path / "model"
+    model.mkdir()
+    monkeypatch.setattr("multimodal.cli.eval.load_encoder", lambda *a, **k: FakeEncoder())
+    code = main(["eval", str(tmp_path / "data"), "--model", f"local-dir:{model}", "--json", "-q"])
+    result = json.loads(capsys.readouterr().out)
+    zero_shot = result["zero_shot"]
+    assert code == 0 and set(zero_shot["per_class"]) == {"red", "blue"}
+    wrong = round((1 - zero_shot["accuracy"]) * zero_shot["n"])
+    assert wrong > 0  # the fake encoder misses some: there is something to list
+    assert sum(c["n"] for c in zero_shot["confusions"]) == wrong  # two classes: every mistake is one pair
+    assert all(c["true"] != c["predicted"] for c in zero_shot["confusions"])
+    kept = json.loads((model / EVAL_FILE).read_text())
+    assert kept["report"] == result and kept["data"] == str((tmp_path / "data").absolute())

@@ -14,7 +14,9 @@ import pytest
 from PIL import Image
 
 from multimodal.config import Settings
+from multimodal.encoder import ModelSpec
 from multimodal.index import Index
+from multimodal.model_scores import write_last_eval
 from tests.fixtures.colour_words import ColourWordEncoder, colour_folders
 from ui.thumbnails import Thumbnails
 from ui.toolkit_tabs import Toolkit, add_toolkit_tabs
@@ -132,3 +134,23 @@ def test_live_app_draws_the_map_and_shows_a_duplicate_group_side_by_side(index: 
             browser.close()
     finally:
         running.close()
+
+
+def test_storage_tab_shows_the_models_last_eval_and_the_epoch_training_kept(tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    model.mkdir()
+    encoder = ColourWordEncoder()
+    encoder.spec = ModelSpec(f"local-dir:{model}", "")
+    index = Index.open(Settings.resolve(index_dir=tmp_path / "idx2"), encoder=encoder)
+    index.ingest(colour_folders(tmp_path / "colours2"))
+    kit = Toolkit(index, thumbs=Thumbnails(tmp_path / "thumbs"))
+    assert "No measured numbers beside the model yet" in kit.storage()
+    epoch = {"val": {"text_to_image": {"R@1": 0.25, "R@5": 0.5}, "n": 12}, "eval": None}
+    (model / "training.json").write_text(json.dumps({"best_epoch": 2, "last_epoch": 3, "history": [
+        {"epoch": 1, **epoch}, {"epoch": 2, **epoch, "val": {"text_to_image": {"R@1": 0.75, "R@5": 0.875}, "n": 12}},
+        {"epoch": 3, **epoch}]}))
+    write_last_eval(model, tmp_path / "colours2", {"text_to_image": {"R@1": 0.5, "R@5": 1.0}, "n": 6, "zero_shot": {
+        "accuracy": 0.5, "classes": 2, "confusions": [{"true": "red", "predicted": "blue", "n": 3, "share": 1.0}]}})
+    shown = kit.storage()
+    assert "Training kept epoch 2 of 3, validation: text → image R@1 **0.750**, R@5 **0.875**" in shown
+    assert "R@5 **1.000** (6 images); zero-shot accuracy **0.500** over 2 classes (most confused: red → blue" in shown

@@ -25,6 +25,7 @@ from multimodal.errors import ConfigError, MultimodalError
 from multimodal.evaluate import ann_recall
 from multimodal.index import Index
 from multimodal.map_page import COLOUR_BY, render_page
+from multimodal.model_scores import ModelScores, folder_of, read_scores
 from multimodal.probe import parse_attribute, parse_targets, run_probe
 from multimodal.search import Filters, Searcher
 from multimodal.space_map import build_map, thumbnails
@@ -169,6 +170,11 @@ class Toolkit:
         stored = codec.basis.shape[0] if codec.basis is not None else dim
         lines = [f"Vectors are stored as **{codec.name}**: {stored} numbers each (the model makes {dim}).",
                  "The form is chosen at the first ingest (`multimodal ingest --compress float16|pcaN`)."]
+        spec = store.model_spec()
+        folder = folder_of(spec.model) if spec else None
+        if spec and folder:
+            lines += _model_score_lines(read_scores(folder)) or [
+                f"No measured numbers beside the model yet: `multimodal eval DATA --model {spec.model}` records them."]
         if measure:
             scores = ann_recall(store)
             lines.append(f"Search recall@{scores.k}: **{scores.recall:.3f}** of the exact top {scores.k} "
@@ -263,3 +269,33 @@ def _detail_row(path: str, info: FileDetails | None) -> list[str]:
         return [name, "", "", "", folder]
     date = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.date)) if info.date else ""
     return [name, f"{info.size / 1024:.0f}", f"{info.width}×{info.height}", date, folder]
+
+
+def _model_score_lines(scores: ModelScores) -> list[str]:
+    """Markdown lines for the UI: the last eval's Recall@K (and zero-shot), and the kept training epoch's."""
+    lines = []
+    if scores.last_eval:
+        report = scores.last_eval.get("report") or {}
+        line = f"Last `multimodal eval` ({scores.last_eval.get('when', '?')}, on `{scores.last_eval.get('data')}`): "
+        line += _recall_line(report)
+        if report.get("zero_shot"):
+            z = report["zero_shot"]
+            line += f"; zero-shot accuracy **{z['accuracy']:.3f}** over {z['classes']} classes"
+            if z.get("confusions"):
+                c = z["confusions"][0]
+                line += f" (most confused: {c['true']} → {c['predicted']}, {c['n']} images)"
+        lines.append(line + ".")
+    if scores.kept_epoch:
+        e = scores.kept_epoch
+        which = "validation" if e.get("val") else "eval set"
+        measured = e.get("val") or e.get("eval")
+        line = f"Training kept epoch {e['epoch']} of {scores.last_epoch}"
+        lines.append(line + (f", {which}: {_recall_line(measured)}." if measured else " (no held-out scores)."))
+    return lines
+
+
+def _recall_line(report: dict[str, Any]) -> str:
+    t2i = report.get("text_to_image") or {}
+    if not t2i:
+        return "no retrieval scores"
+    return "text → image " + ", ".join(f"{k} **{v:.3f}**" for k, v in t2i.items()) + f" ({report.get('n')} images)"

@@ -13,16 +13,19 @@ from multimodal.encoder import load_encoder
 from multimodal.errors import ConfigError
 from multimodal.evaluate import DEFAULT_TEMPLATES, EvalReport, ann_recall, evaluate_folder
 from multimodal.index import Index, resolve_model
+from multimodal.model_scores import folder_of, write_last_eval
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "eval", help="measure a model on a captioned folder (Recall@K, zero-shot) and an index's ANN recall",
         description="Text→image and image→text Recall@1/5/10 on DATA's captioned images; zero-shot accuracy "
-        "when DATA's subfolders are class names; analogy completion (image − text + text) when DATA's captions "
-        "carry attributes (generated folders) or with --analogies; k-means clustering against the classes or "
-        "attributes, next to k-means on pixels; with --index/--chroma-url (or --ann), the recall@10 of the "
-        "Chroma index against exact search. The model is --model, else the index's.",
+        "when DATA's subfolders are class names (per class, and the most frequent confusions); analogy "
+        "completion (image − text + text) when DATA's captions carry attributes (generated folders) or with "
+        "--analogies; k-means clustering against the classes or attributes, next to k-means on pixels; recall "
+        "per caption language and a translation check when captions.jsonl tags languages; with "
+        "--index/--chroma-url (or --ann), the recall@10 of the Chroma index against exact search. The model is "
+        "--model, else the index's. A model folder (local-dir:) keeps the latest results in last_eval.json.",
     )
     p.add_argument("data", nargs="?", help="captioned folder (optional with --ann)")
     p.add_argument("--template", action="append", metavar="TEXT",
@@ -48,11 +51,15 @@ def run(args: argparse.Namespace) -> int:
     # Without an index to measure, a --model is loaded directly: no index folder is created as a side effect.
     index = Index.open(settings) if want_ann or not settings.model else None
     report = EvalReport(None)
+    model_name = None
     if args.data:
         if index is not None:
             encoder = index.encoder
+            stored = index.store.model_spec()
+            model_name = stored.model if stored else None
         else:
             spec = resolve_model(settings, None)
+            model_name = spec.model
             encoder = load_encoder(spec.model, spec.pretrained or None, settings.device,
                                    precision=settings.precision)
         bar = ProgressBar("encoding", disabled=args.quiet or not sys.stderr.isatty(), leave=False)
@@ -62,6 +69,9 @@ def run(args: argparse.Namespace) -> int:
                                      analogies=args.analogies)
         finally:
             bar.close()
+        folder = folder_of(model_name or "")
+        if folder is not None and folder.is_dir():
+            write_last_eval(folder, args.data, report.to_dict())  # the UI's Storage tab shows it
     if index is not None and want_ann:
         report = replace(report, ann=ann_recall(index.store))
     if args.json:
@@ -82,6 +92,9 @@ def _print(report: EvalReport) -> None:
         print(f"zero-shot accuracy {z.accuracy:.3f} over {len(z.per_class)} classes ({z.images} images)")
         for label, accuracy in z.per_class.items():
             print(f"  {label}: {accuracy:.3f}")
+        if z.confusions:
+            print("most confused: " + ", ".join(f"{c.true} → {c.predicted} ({c.count}, {c.share:.0%})"
+                                                for c in z.confusions))
     if report.analogies:
         o = report.analogies.overall
         print(f"analogies (image − text + text) accuracy {o.accuracy:.3f}, baseline {o.baseline:.3f} "
