@@ -57,6 +57,7 @@ class Recipe:
     batch_size: int = 64
     lr: float = 1.5e-3
     hard_negatives: float = 0.5
+    val_fraction: float = 0.1  # picks the epoch kept; its short captions need shape, unlike the held-out pairs'
     seed: int = 0
 
 
@@ -105,7 +106,7 @@ def train_command(recipe: Recipe = RECIPE, data: str = DATA_PLACEHOLDER, out: st
     r = recipe
     return ["multimodal", "train", f"{data}/train", "--out", out, "--model", MODEL_ARCH,
             "--epochs", str(r.epochs), "--batch-size", str(r.batch_size), "--lr", str(r.lr),
-            "--hard-negatives", str(r.hard_negatives), "--seed", str(r.seed), "--val-fraction", "0",
+            "--hard-negatives", str(r.hard_negatives), "--seed", str(r.seed), "--val-fraction", str(r.val_fraction),
             "--eval-data", f"{data}/heldout"]
 
 
