@@ -143,6 +143,14 @@ def hit_dict(hit: Hit) -> dict[str, Any]:
     return data
 
 
+def info_dict(info: IndexInfo) -> dict[str, Any]:
+    """The index's facts as the APIs return them."""
+    return {"images": info.images, "captions": info.captions, "location": info.location,
+            "collection": info.collection, "model": info.model.label() if info.model else None,
+            "dim": info.dim, "last_ingest": info.last_ingest, "note": info.note,
+            "random_weights": info.random_weights}
+
+
 def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
