@@ -70,3 +70,47 @@ def test_search_click_and_more_like_this_in_a_real_browser(served: RunningUI, pa
     print(f"screenshot: {shot}")
     hosts = {urlparse(u).hostname for u in requests if u.startswith("http")}
     assert hosts == {"127.0.0.1"}, f"the page fetched from elsewhere: {hosts}"  # no fonts, CDNs or analytics
+
+
+def _search(page: Page, text: str, count: int) -> list[str]:
+    page.locator("#mm-query textarea").fill(text)
+    page.locator("#mm-query textarea").press("Enter")
+    return _loaded_names(page, count)
+
+
+def _shot(page: Page, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / name
+    page.screenshot(path=str(shot), full_page=True)
+    print(f"screenshot: {shot}")
+    return shot
+
+
+def test_a_bad_compose_line_shows_one_toast_and_keeps_the_results(served: RunningUI, page: Page) -> None:
+    page.goto(served.url)
+    names = _search(page, "a red square", 8)
+    status = page.locator("#mm-status").inner_text()
+    page.get_by_role("tab", name="Compose").click()
+    page.locator("#mm-terms textarea").fill("image: /nonexistent.jpg")
+    page.locator("#mm-compose-search").click()
+    toast = page.locator("[data-testid='toast-body']")
+    toast.first.wait_for()
+    assert toast.count() == 1 and "nonexistent.jpg" in toast.inner_text()
+    page.wait_for_timeout(500)  # give a late update time to land
+    _shot(page, "compose-error.png")
+    assert page.get_by_text("Error", exact=True).count() == 0, "no Error pill over the outputs"
+    assert _loaded_names(page, 8) == names and page.locator("#mm-status").inner_text() == status
+
+
+def test_a_bad_folder_in_the_index_tab_leaves_no_error_pill(served: RunningUI, page: Page) -> None:
+    page.goto(served.url)
+    page.wait_for_function("document.querySelector('#mm-summary')?.innerText.includes('8 images')")
+    page.get_by_role("tab", name="Index").click()
+    page.get_by_label("Add or update a folder").fill("/no/such/folder")
+    page.get_by_role("button", name="Ingest").click()
+    page.locator("[data-testid='toast-body']").first.wait_for()
+    assert "does not exist" in page.locator("[data-testid='toast-body']").inner_text()
+    page.wait_for_timeout(500)
+    _shot(page, "ingest-error.png")
+    assert page.get_by_text("Error", exact=True).count() == 0
+    assert "8 images" in page.locator("#mm-summary").inner_text()

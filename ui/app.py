@@ -146,12 +146,12 @@ def _query_panel(service: SearchService) -> tuple[Any, ...]:
             img_btn = gr.Button("Search by image", variant="primary")
         with gr.Tab("Compose"):
             lines = gr.Textbox(label="Terms", lines=4, placeholder="red car\n-0.5 people\n+ image: ~/street.jpg",
-                               info=COMPOSE_HELP)
+                               info=COMPOSE_HELP, elem_id="mm-terms")
             with gr.Row():
                 comp_upload = upload_image(label="Plus an image (optional)", sources=["upload", "clipboard"],
                                            height=140, scale=2)
                 weight = gr.Slider(-2, 2, value=1, step=0.1, label="Its weight", scale=1)
-            comp_btn = gr.Button("Search", variant="primary")
+            comp_btn = gr.Button("Search", variant="primary", elem_id="mm-compose-search")
     return text_box, text_btn, upload, path, img_btn, lines, comp_upload, weight, comp_btn
 
 
