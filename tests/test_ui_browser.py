@@ -42,7 +42,7 @@ def _loaded_names(page: Page, count: int) -> list[str]:
     page.wait_for_function(f"{LOADED_IMAGES}.length === {count} && "
                            f"document.querySelectorAll('#mm-results img').length === {count}")
     labels = page.locator("#mm-results .caption-label").all_inner_texts()
-    return [label.split(" · ", 1)[1].split(" — ")[0] for label in labels]
+    return [label.split(" · ", 1)[1].split("\n")[0] for label in labels]
 
 
 def test_search_click_and_more_like_this_in_a_real_browser(served: RunningUI, page: Page) -> None:
@@ -114,3 +114,29 @@ def test_a_bad_folder_in_the_index_tab_leaves_no_error_pill(served: RunningUI, p
     _shot(page, "ingest-error.png")
     assert page.get_by_text("Error", exact=True).count() == 0
     assert "8 images" in page.locator("#mm-summary").inner_text()
+
+
+def test_tiles_show_captions_the_preview_fills_its_panel_and_chips_come_from_the_index(
+        served: RunningUI, page: Page) -> None:
+    page.goto(served.url)
+    placeholder = page.locator("#mm-query textarea").get_attribute("placeholder") or ""
+    assert placeholder.startswith("e.g. a ") and placeholder.endswith(" square") and "dog" not in placeholder
+    chips = page.locator("#mm-examples button")
+    assert sorted(chips.all_inner_texts()) == [f"a {c} square" for c in ("blue", "green", "red", "yellow")]
+    chips.filter(has_text="a green square").click()  # a chip fills the box and searches
+    _loaded_names(page, 8)
+    assert page.locator("#mm-query textarea").input_value() == "a green square"
+    assert "a green square" in page.locator("#mm-status").inner_text()
+
+    label = page.locator("#mm-results .caption-label").filter(has_text="green.png")
+    assert label.inner_text().splitlines() == [label.inner_text().splitlines()[0], "a green square"]
+    line = float(label.evaluate("e => parseFloat(getComputedStyle(e).lineHeight)"))
+    assert label.bounding_box()["height"] >= 1.9 * line  # two lines: the caption is shown, not cut off
+
+    label.click()
+    page.wait_for_function("document.querySelector('#mm-preview img')?.complete")
+    shown = page.locator("#mm-preview img").bounding_box()
+    panel = page.locator("#mm-preview").bounding_box()
+    natural = page.locator("#mm-preview img").evaluate("i => i.naturalWidth")
+    assert shown["width"] >= 0.9 * panel["width"] and shown["width"] > 2 * natural  # scaled up to the panel
+    _shot(page, "captions-and-preview.png")

@@ -11,10 +11,12 @@ import gradio as gr
 import pytest
 from PIL import Image
 
+from multimodal.config import Settings
 from multimodal.errors import ConfigError, ImageLoadError
 from multimodal.index import Index
 from multimodal.search import Term
 from tests.conftest import write_image
+from tests.fixtures.fake_encoder import FakeEncoder
 from tests.fixtures.ui_app import bomb_png, small_index
 from ui.compose import FilterFields, parse_terms
 from ui.handlers import Handlers
@@ -239,3 +241,30 @@ def test_options_treat_a_zero_threshold_as_none() -> None:
 
     assert options(5, "both", 0.0, "", "Any", None, None) == Options(k=5, target="both", threshold=None)
     assert options(5, "images", 0.3, "", "JPEG", None, None).threshold == 0.3
+
+
+# -- example queries --------------------------------------------------------------------------------
+def test_example_queries_come_from_the_index_captions_or_its_tags(ui_index: Index, tmp_path: Path) -> None:
+    from ui.examples import GENERIC, example_queries, placeholder
+
+    captions = example_queries(ui_index.store)
+    assert sorted(captions) == [f"a {c} square" for c in ("blue", "green", "red", "yellow")]
+    assert placeholder(captions) == f"e.g. {captions[0]}" and "dog" not in placeholder(captions)
+    empty = Index.open(Settings.resolve(index_dir=tmp_path / "empty"), encoder=FakeEncoder())
+    assert example_queries(empty.store) == [] and placeholder([]) == GENERIC
+    ui_index.store.update_metadata({"mm_tag_labels": "circle,square,triangle,star,heart,moon,cross,ring"})
+    assert example_queries(ui_index.store, 4) == ["circle", "triangle", "heart", "cross"]  # spread over the tags
+
+
+def test_long_captions_are_not_offered_as_examples(tmp_path: Path) -> None:
+    from ui.examples import MAX_CHARS, example_queries
+
+    root = tmp_path / "pics"
+    write_image(root / "a.png", color=(10, 20, 30))
+    (root / "a.txt").write_text("a very long caption that goes on and on about everything in the picture\n")
+    write_image(root / "b.png", color=(200, 20, 30))
+    (root / "b.txt").write_text("  a   short   one \n")
+    idx = Index.open(Settings.resolve(index_dir=tmp_path / "index"), encoder=FakeEncoder())
+    idx.ingest(root)
+    examples = example_queries(idx.store)
+    assert examples == ["a short one"] and all(len(e) <= MAX_CHARS for e in examples)

@@ -14,6 +14,7 @@ import gradio as gr
 from multimodal.index import Index
 from ui import api
 from ui.compose import FORMATS
+from ui.examples import example_queries, placeholder
 from ui.handlers import NO_SELECTION, WELCOME, Handlers
 from ui.safety import Exposure
 from ui.service import Limits, SearchService
@@ -40,7 +41,13 @@ CSS = """
 #mm-index dl { display: grid; grid-template-columns: max-content 1fr; gap: 8px 18px; margin: 4px 0 12px; }
 #mm-index dt { color: var(--body-text-color-subdued); }
 #mm-index dd { margin: 0; word-break: break-all; }
-#mm-results .caption-label { font-size: 0.78rem !important; }
+#mm-results .caption-label { font-size: 0.76rem !important; line-height: 1.3; text-align: left;
+  white-space: pre-line !important; display: -webkit-box !important; -webkit-box-orient: vertical;
+  -webkit-line-clamp: 2; overflow: hidden; left: 6px; right: 6px; bottom: 6px; max-width: none !important; }
+#mm-results .thumbnail-item:hover .caption-label, #mm-results .thumbnail-item:focus .caption-label {
+  -webkit-line-clamp: unset; }
+#mm-preview img { width: 100% !important; height: 100% !important; object-fit: contain; }
+#mm-examples button { font-size: 0.85rem; }
 #mm-detail-text code { word-break: break-all; }
 footer { opacity: 0.6; }
 """
@@ -117,9 +124,11 @@ def _search_tab(handlers: Handlers, service: SearchService) -> gr.Markdown:
                 dislike_btn = gr.Button("Dislike", size="sm", interactive=False, elem_id="mm-dislike", min_width=60)
     results = [gallery, hits, status, captions, selected, preview, detail, more_btn, like_btn, dislike_btn]
     private: dict[str, Any] = {"api_visibility": "private"}
-    text_box, text_btn, upload, path, img_btn, lines, comp_upload, weight, comp_btn = query
+    text_box, text_btn, chips, upload, path, img_btn, lines, comp_upload, weight, comp_btn = query
     for trigger in (text_box.submit, text_btn.click):
         trigger(handlers.search_text, [text_box, *opts], results, **private)
+    chips.click(lambda sample: sample[0], chips, text_box, **private).then(
+        handlers.search_text, [text_box, *opts], results, **private)
     for trigger in (img_btn.click, upload.upload, path.submit):
         trigger(handlers.search_image, [upload, path, *opts], results, **private)
     comp_btn.click(handlers.search_composed, [lines, comp_upload, weight, *opts], results, **private)
@@ -137,9 +146,12 @@ def _query_panel(service: SearchService) -> tuple[Any, ...]:
     path_hint = "or a path on this machine" if trusted else "(server paths are off on a public UI)"
     with gr.Tabs():
         with gr.Tab("Text"):
-            text_box = gr.Textbox(label="Describe what you are looking for", placeholder="a dog on a beach",
+            examples = example_queries(service.index.store)
+            text_box = gr.Textbox(label="Describe what you are looking for", placeholder=placeholder(examples),
                                   lines=1, max_lines=3, autofocus=True, elem_id="mm-query")
             text_btn = gr.Button("Search", variant="primary", elem_id="mm-search")
+            chips = gr.Dataset(components=[gr.Textbox(visible=False)], samples=[[e] for e in examples],
+                               label="Try", visible=bool(examples), elem_id="mm-examples", layout="gallery")
         with gr.Tab("Image"):
             upload = upload_image(label="Upload or paste an image", sources=["upload", "clipboard"], height=200)
             path = gr.Textbox(label=path_hint, placeholder="~/Pictures/query.jpg", interactive=trusted)
@@ -152,7 +164,7 @@ def _query_panel(service: SearchService) -> tuple[Any, ...]:
                                            height=140, scale=2)
                 weight = gr.Slider(-2, 2, value=1, step=0.1, label="Its weight", scale=1)
             comp_btn = gr.Button("Search", variant="primary", elem_id="mm-compose-search")
-    return text_box, text_btn, upload, path, img_btn, lines, comp_upload, weight, comp_btn
+    return text_box, text_btn, chips, upload, path, img_btn, lines, comp_upload, weight, comp_btn
 
 
 def _options_panel() -> list[Any]:

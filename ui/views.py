@@ -23,9 +23,9 @@ def md(text: object) -> str:
 
 
 def label(hit: Hit) -> str:
-    """The line under a thumbnail: score, file name and (first) caption."""
+    """The label on a thumbnail: score and file name, then the (first) caption on its own line."""
     text = f"{hit.score:.3f} · {Path(hit.path).name}"
-    return f"{text} — {hit.caption}" if hit.caption else text
+    return f"{text}\n{hit.caption}" if hit.caption else text
 
 
 def gallery(hits: Sequence[Hit], thumbnails: Sequence[Path]) -> list[tuple[str, str]]:
