@@ -140,3 +140,44 @@ def test_tiles_show_captions_the_preview_fills_its_panel_and_chips_come_from_the
     natural = page.locator("#mm-preview img").evaluate("i => i.naturalWidth")
     assert shown["width"] >= 0.9 * panel["width"] and shown["width"] > 2 * natural  # scaled up to the panel
     _shot(page, "captions-and-preview.png")
+
+
+RING = "b => { const s = getComputedStyle(b); return [s.boxShadow, s.borderColor].join(' | ') }"
+
+
+def _selection_cleared(page: Page) -> None:
+    assert page.locator("#mm-preview img").count() == 0 and page.locator("#mm-more").is_disabled()
+    tiles = page.locator("#mm-results button.thumbnail-item")
+    looks = {tiles.nth(i).evaluate(RING) for i in range(tiles.count())}
+    assert len(looks) == 1, f"a tile still looks selected while the preview is empty: {looks}"
+
+
+def test_more_like_this_and_recommend_show_their_reference_and_clear_the_selection(
+        served: RunningUI, page: Page) -> None:
+    page.goto(served.url)
+    names = _search(page, "a red square", 8)
+    page.locator("#mm-results img").nth(2).click()
+    page.wait_for_function("document.querySelector('#mm-preview img')")
+    page.locator("#mm-more").click()
+    page.wait_for_function(f"document.querySelector('#mm-status').innerText.includes('like {names[2]}')")
+    _loaded_names(page, 7)
+    reference = page.locator("#mm-status .mm-ref")
+    assert reference.inner_text().strip() == f"Like {names[2]}"
+    page.wait_for_function("document.querySelector('#mm-status .mm-ref img')?.naturalWidth > 0")  # its thumbnail
+    _selection_cleared(page)
+    _shot(page, "more-like-this-reference.png")
+
+    liked = []
+    for n in (0, 3):
+        page.locator("#mm-results img").nth(n).click()
+        page.wait_for_function("document.querySelector('#mm-preview img') && !document.querySelector('#mm-like')"
+                               ".disabled")
+        liked.append(page.locator("#mm-detail-text strong").first.inner_text())
+        page.locator("#mm-like").click()
+        page.wait_for_function(f"document.querySelector('#mm-feedback').innerText.includes('{liked[-1]}')")
+    page.get_by_role("button", name="Recommend from likes").click()
+    page.wait_for_function("document.querySelector('#mm-status').innerText.includes('your likes')")
+    assert page.locator("#mm-status .mm-ref").inner_text().strip() == f"Like {liked[0]}, {liked[1]}"
+    page.wait_for_function("Array.from(document.querySelectorAll('#mm-status .mm-ref img'))"
+                           ".filter(i => i.naturalWidth > 0).length === 2")
+    _selection_cleared(page)

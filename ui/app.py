@@ -46,6 +46,11 @@ CSS = """
   -webkit-line-clamp: 2; overflow: hidden; left: 6px; right: 6px; bottom: 6px; max-width: none !important; }
 #mm-results .thumbnail-item:hover .caption-label, #mm-results .thumbnail-item:focus .caption-label {
   -webkit-line-clamp: unset; }
+#mm-ref, .mm-ref { display: flex; align-items: center; gap: 6px; flex-wrap: wrap; margin: 2px 0 6px; }
+.mm-ref img { width: 44px; height: 44px; object-fit: cover; border-radius: 6px; margin: 0 !important; }
+.mm-ref span { margin-left: 4px; font-weight: 600; }
+#mm-search-row:not(:has(#mm-preview img)) #mm-results .thumbnail-item.selected {
+  box-shadow: 0 0 0 1px transparent inset, var(--shadow-drop); border-color: var(--border-color-primary); }
 #mm-preview img { width: 100% !important; height: 100% !important; object-fit: contain; }
 #mm-examples button { font-size: 0.85rem; }
 #mm-detail-text code { word-break: break-all; }
@@ -98,7 +103,7 @@ def _search_tab(handlers: Handlers, service: SearchService) -> gr.Markdown:
     hits = gr.State([])
     selected = gr.State(None)
     liked, disliked = gr.State([]), gr.State([])
-    with gr.Row(equal_height=False):
+    with gr.Row(equal_height=False, elem_id="mm-search-row"):
         with gr.Column(scale=3, min_width=300):
             query = _query_panel(service)
             opts = _options_panel()

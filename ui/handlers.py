@@ -27,6 +27,7 @@ _log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 WELCOME = ("### Find anything in your pictures\nDescribe it in words, drop in a similar image, or mix both "
            "in **Compose**. Click a result to see it larger and find more like it.")
+REFERENCE_THUMBS = 4  # liked images shown above a recommendation
 NO_SELECTION = "_Click a result to see it here, find more like it, or like / dislike it._"
 
 
@@ -92,8 +93,9 @@ class Handlers:
         self.service = service
 
     # -- results -------------------------------------------------------------------------------
-    def _results(self, what: str, run: Callable[[], list[Hit]]) -> tuple[Any, ...]:
-        """(gallery, hits, status, captions, selected, preview, details, *3 button states) after a search."""
+    def _results(self, what: str, run: Callable[[], list[Hit]], reference: str = "") -> tuple[Any, ...]:
+        """(gallery, hits, status, captions, selected, preview, details, *3 button states) after a search;
+        the selection is cleared, and `reference` (HTML) says what the results are relative to."""
         started = time.perf_counter()
         try:
             hits = run()
@@ -101,7 +103,7 @@ class Handlers:
             empty = gr.update(value=[], visible=False)
             return (empty, [], views.empty_index(self.service.index.store.location), "", *self._selection(None))
         thumbs = self.service.grid_thumbnails(hits)
-        message = views.status(what, hits, time.perf_counter() - started)
+        message = reference + views.status(what, hits, time.perf_counter() - started)
         shown = gr.update(value=views.gallery(hits, thumbs), visible=bool(hits), selected_index=None)
         return (shown, hits, message, "", *self._selection(None))
 
@@ -144,15 +146,18 @@ class Handlers:
         if selected is None:
             raise gr.Error("Click a result first.")
         name = views.md(selected.path.rsplit("/", 1)[-1])
+        reference = views.reference(self.service.reference_thumbnails([selected.image_id]))
         return self._results(f"images like **{name}**",
-                             lambda: self.service.more_like_this(selected.image_id, options(*opts)))
+                             lambda: self.service.more_like_this(selected.image_id, options(*opts)), reference)
 
     @toast_errors
     def recommend(self, liked: list[dict[str, str]], disliked: list[dict[str, str]], *opts: Any) -> tuple[Any, ...]:
         if not liked:
             raise gr.Error("Like at least one result first (click it, then Like).")
         ids, bad = [x["id"] for x in liked], [x["id"] for x in disliked]
-        return self._results("your likes", lambda: self.service.recommend(ids, bad, options(*opts)))
+        shown = self.service.reference_thumbnails(ids[:REFERENCE_THUMBS])
+        reference = views.reference(shown, more=max(0, len(ids) - len(shown)))
+        return self._results("your likes", lambda: self.service.recommend(ids, bad, options(*opts)), reference)
 
     # -- selection and feedback ----------------------------------------------------------------
     @toast_errors

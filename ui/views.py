@@ -8,6 +8,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from multimodal.ingest import IngestReport
 from multimodal.match import WEAK
@@ -40,6 +41,20 @@ def status(what: str, hits: Sequence[Hit], seconds: float) -> str:
     if hits[0].match == WEAK:
         return f"### No strong match for {what}; nearest results:\n{line}"
     return line
+
+
+def reference(items: Sequence[tuple[str, Path]], more: int = 0) -> str:
+    """What the results are relative to: "Like green.png" with its thumbnail (or several, for likes)."""
+    if not items:
+        return ""
+    images = "".join(f"<img src='{file_url(thumb)}' alt='{html.escape(name, quote=True)}'>" for name, thumb in items)
+    names = ", ".join(f"<b>{html.escape(name)}</b>" for name, _ in items) + (f" and {more} more" if more else "")
+    return f"<div class='mm-ref'>{images}<span>Like {names}</span></div>\n\n"
+
+
+def file_url(path: Path | str) -> str:
+    """A URL for a file the server may serve (thumbnails, indexed images), relative to the page."""
+    return "gradio_api/file=" + quote(str(path))
 
 
 def empty_index(location: str) -> str:
