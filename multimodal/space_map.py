@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import io
 import random
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ DEFAULT_SAMPLE = 2000  # points on a map: enough to see structure, few enough fo
 THUMBNAIL = 96  # longest side (px) of the thumbnails embedded for hovering
 METHODS = ("pca", "umap")
 MATCHES = 10  # nearest images ringed for each query
+MAX_CLUSTERS = 10  # the page has 10 distinct colours
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class Point:
     captioned: bool
     x: float
     y: float
+    cluster: int = 0  # k-means cluster of its embedding (k chosen by silhouette), for colouring
 
 
 @dataclass(frozen=True)
@@ -93,9 +96,10 @@ def build_map(store: Store, *, sample: int = DEFAULT_SAMPLE, method: str = "pca"
     vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
     project, explained = (_umap(vectors, seed) if method == "umap" else _pca(vectors))
     xy = project(vectors)
+    clusters = clusters_of(vectors, seed=seed)
     points = [Point(r.id, str(r.metadata.get("path", "")), str(r.metadata.get("folder", "")),
-                    _first_tag(r.metadata), bool(r.metadata.get("n_captions")), float(x), float(y))
-              for r, (x, y) in zip(records, xy, strict=True)]
+                    _first_tag(r.metadata), bool(r.metadata.get("n_captions")), float(x), float(y), int(c))
+              for r, (x, y), c in zip(records, xy, clusters, strict=True)]
     return SpaceMap(points, method, len(ids), explained, [], project, vectors)
 
 
@@ -122,6 +126,27 @@ def thumbnails(paths: Sequence[str], size: int = THUMBNAIL, max_pixels: int = 18
 
 
 Projector = Callable[[np.ndarray], np.ndarray]
+
+
+def clusters_of(vectors: np.ndarray, *, seed: int = 0, max_k: int = MAX_CLUSTERS) -> np.ndarray:
+    """K-means clusters of unit vectors, k in 2..max_k chosen by silhouette (on a sample of at most 1000 points);
+    numbered by size, largest first. Fewer than 4 points are one cluster."""
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
+    n = len(vectors)
+    if n < 4:
+        return np.zeros(n, dtype=int)
+    best, best_score = np.zeros(n, dtype=int), -1.0
+    for k in range(2, min(max_k, n - 1) + 1):
+        labels = KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(vectors)
+        if len(set(labels.tolist())) < 2:
+            continue
+        score = float(silhouette_score(vectors, labels, sample_size=min(n, 1000), random_state=seed))
+        if score > best_score:
+            best, best_score = labels, score
+    order = {c: rank for rank, (c, _) in enumerate(Counter(best.tolist()).most_common())}
+    return np.array([order[c] for c in best.tolist()], dtype=int)
 
 
 def _pca(vectors: np.ndarray) -> tuple[Projector, float]:

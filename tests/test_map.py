@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -131,3 +132,21 @@ def test_the_page_in_a_browser_shows_a_thumbnail_and_path_on_hover_and_recolours
             assert all(url.startswith(("file:", "data:")) for url in requests)  # nothing from the network
         finally:
             browser.close()
+
+
+def test_auto_colouring_uses_clusters_of_the_space_then_tags(coloured: Index) -> None:
+    space = build_map(coloured.store)
+    by_cluster: dict[int, set[str]] = {}
+    for p in space.points:
+        by_cluster.setdefault(p.cluster, set()).add(folder_of(p.path))
+    assert len(by_cluster) == 3 and all(len(f) == 1 for f in by_cluster.values())  # one colour folder each
+
+    def data(page: str) -> dict:
+        return json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', page, re.S).group(1))
+
+    untagged = data(render_page(space))
+    assert untagged["colourBy"] == "cluster" and len(untagged["groups"]["cluster"]["names"]) == 3
+    tagged = build_map(coloured.store)
+    tagged.points[0] = dataclasses.replace(tagged.points[0], tag="warm")
+    assert data(render_page(tagged))["colourBy"] == "tag"
+    assert data(render_page(space, colour_by="folder"))["colourBy"] == "folder"
