@@ -181,3 +181,35 @@ def test_more_like_this_and_recommend_show_their_reference_and_clear_the_selecti
     page.wait_for_function("Array.from(document.querySelectorAll('#mm-status .mm-ref img'))"
                            ".filter(i => i.naturalWidth > 0).length === 2")
     _selection_cleared(page)
+
+
+def _previewed(page: Page) -> str:
+    """The file name the preview panel shows (waits for a selection)."""
+    page.wait_for_function("document.querySelector('#mm-preview img') && "
+                           "document.querySelector('#mm-detail-text strong')")
+    return page.locator("#mm-detail-text strong").first.inner_text()
+
+
+def test_keyboard_moves_through_results_runs_more_like_this_and_closes(served: RunningUI, page: Page) -> None:
+    page.goto(served.url)
+    names = _search(page, "a red square", 8)
+    page.locator("#mm-results img").nth(1).click()
+    assert _previewed(page) == names[1]
+    for key, expected in (("ArrowRight", names[2]), ("ArrowRight", names[3]), ("ArrowLeft", names[2])):
+        page.keyboard.press(key)
+        page.wait_for_function(f"document.querySelector('#mm-detail-text strong')?.innerText === '{expected}'")
+    page.locator("#mm-query textarea").focus()
+    page.keyboard.press("ArrowRight")  # typing in the search box moves the caret, not the selection
+    page.wait_for_timeout(700)
+    assert _previewed(page) == names[2]
+
+    page.locator("#mm-results button.thumbnail-item").nth(2).focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function(f"document.querySelector('#mm-status').innerText.includes('like {names[2]}')")
+    assert names[2] not in _loaded_names(page, 7)
+
+    page.locator("#mm-results img").nth(0).click()
+    _previewed(page)
+    page.keyboard.press("Escape")
+    page.wait_for_function("!document.querySelector('#mm-preview img')")
+    _selection_cleared(page)

@@ -56,6 +56,34 @@ CSS = """
 #mm-detail-text code { word-break: break-all; }
 footer { opacity: 0.6; }
 """
+KEYS_JS = """
+() => {
+  // Keyboard on the Search tab: left/right move through the results shown in the preview, Enter runs
+  // More like this, Esc closes the preview. Keys typed into a field are left alone.
+  document.addEventListener('keydown', (e) => {
+    if (e.altKey || e.ctrlKey || e.metaKey || e.shiftKey) return;
+    const t = e.target;
+    if (t && t.closest && t.closest('input, textarea, select, [contenteditable="true"]')) return;
+    const shown = document.querySelector('#mm-preview img');
+    if (!shown || shown.offsetParent === null) return;  // nothing selected, or another tab
+    if (t && t !== document.body && t.closest && !t.closest('#mm-results, #mm-preview, #mm-detail-text, #mm-more'))
+      return;  // focus is on some other control: its own keys apply
+    const tiles = Array.from(document.querySelectorAll('#mm-results button.thumbnail-item'));
+    const at = tiles.findIndex((b) => b.classList.contains('selected'));
+    if (e.key === 'ArrowRight' || e.key === 'ArrowLeft') {
+      const next = tiles[at + (e.key === 'ArrowRight' ? 1 : -1)];
+      e.preventDefault();
+      if (at >= 0 && next) { next.click(); next.focus(); }
+    } else if (e.key === 'Enter') {
+      const more = document.querySelector('#mm-more');
+      if (more && !more.disabled) { e.preventDefault(); e.stopPropagation(); more.click(); }
+    } else if (e.key === 'Escape') {
+      e.preventDefault();
+      document.querySelector('#mm-close')?.click();
+    }
+  }, true);
+}
+"""
 COMPOSE_HELP = ("One term per line. A sign and weight go first: `-0.5 people` pushes away from “people” "
                 "at half strength. Prefix `image:` for a file on this machine, `id:` for an indexed image.")
 
@@ -81,6 +109,7 @@ def build_app(index: Index, *, thumbnails: Thumbnails | None = None, exposure: E
     # Gradio 6 takes theme and CSS at launch(); preset them so build_app(...).launch() keeps the look.
     app._deprecated_theme = THEME
     app._deprecated_css = CSS
+    app._deprecated_js = KEYS_JS
     return app
 
 
@@ -127,7 +156,10 @@ def _search_tab(handlers: Handlers, service: SearchService) -> gr.Markdown:
             with gr.Row():
                 like_btn = gr.Button("Like", size="sm", interactive=False, elem_id="mm-like", min_width=60)
                 dislike_btn = gr.Button("Dislike", size="sm", interactive=False, elem_id="mm-dislike", min_width=60)
-    results = [gallery, hits, status, captions, selected, preview, detail, more_btn, like_btn, dislike_btn]
+                close_btn = gr.Button("Close", size="sm", interactive=False, elem_id="mm-close", min_width=60)
+            gr.Markdown("<small>Keys: ← → next result · Enter more like this · Esc close</small>",
+                        elem_id="mm-keys")
+    results = [gallery, hits, status, captions, selected, preview, detail, more_btn, like_btn, dislike_btn, close_btn]
     private: dict[str, Any] = {"api_visibility": "private"}
     text_box, text_btn, chips, upload, path, img_btn, lines, comp_upload, weight, comp_btn = query
     for trigger in (text_box.submit, text_btn.click):
@@ -138,6 +170,7 @@ def _search_tab(handlers: Handlers, service: SearchService) -> gr.Markdown:
         trigger(handlers.search_image, [upload, path, *opts], results, **private)
     comp_btn.click(handlers.search_composed, [lines, comp_upload, weight, *opts], results, **private)
     gallery.select(handlers.select, [hits], results[4:], **private)
+    close_btn.click(handlers.close, None, results[4:], **private)
     more_btn.click(handlers.more_like_this, [selected, *opts], results, **private)
     like_btn.click(handlers.like, [selected, liked, disliked], [liked, disliked, fb], **private)
     dislike_btn.click(handlers.dislike, [selected, liked, disliked], [liked, disliked, fb], **private)

@@ -94,7 +94,7 @@ class Handlers:
 
     # -- results -------------------------------------------------------------------------------
     def _results(self, what: str, run: Callable[[], list[Hit]], reference: str = "") -> tuple[Any, ...]:
-        """(gallery, hits, status, captions, selected, preview, details, *3 button states) after a search;
+        """(gallery, hits, status, captions, selected, preview, details, *4 button states) after a search;
         the selection is cleared, and `reference` (HTML) says what the results are relative to."""
         started = time.perf_counter()
         try:
@@ -110,12 +110,12 @@ class Handlers:
     def _selection(self, hit: Hit | None) -> tuple[Any, ...]:
         enabled = gr.update(interactive=hit is not None)
         if hit is None:
-            return (None, None, NO_SELECTION, enabled, enabled, enabled)
+            return (None, None, NO_SELECTION, enabled, enabled, enabled, enabled)
         details = views.hit_details(hit)
         nearest = self.service.nearest_captions(hit.path, 3) if hit.kind != "caption" else []
         if nearest:
             details += "\n\n**Closest captions**\n\n" + views.captions(nearest)
-        return (hit, str(self.service.preview(hit)), details, enabled, enabled, enabled)
+        return (hit, str(self.service.preview(hit)), details, enabled, enabled, enabled, enabled)
 
     @toast_errors
     def search_text(self, text: str, *opts: Any) -> tuple[Any, ...]:
@@ -165,6 +165,11 @@ class Handlers:
         index = evt.index if isinstance(evt.index, int) else evt.index[0]
         hit = hits[index] if hits and 0 <= index < len(hits) else None
         return self._selection(hit)
+
+    @toast_errors
+    def close(self) -> tuple[Any, ...]:
+        """Close the preview (Esc): nothing selected."""
+        return self._selection(None)
 
     @toast_errors
     def like(self, selected: Hit | None, liked: list[dict[str, str]], disliked: list[dict[str, str]],
