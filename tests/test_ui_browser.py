@@ -213,3 +213,22 @@ def test_keyboard_moves_through_results_runs_more_like_this_and_closes(served: R
     page.keyboard.press("Escape")
     page.wait_for_function("!document.querySelector('#mm-preview img')")
     _selection_cleared(page)
+
+
+def test_a_phone_wide_page_stacks_the_panels_and_shows_results_in_two_columns(served: RunningUI,
+                                                                             page: Page) -> None:
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(served.url)
+    _search(page, "a red square", 8)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing sideways
+    tiles = [page.locator("#mm-results button.thumbnail-item").nth(i).bounding_box() for i in range(8)]
+    assert len({round(t["x"]) for t in tiles}) == 2 and all(t["width"] > 120 for t in tiles)
+    bottom = max(t["y"] + t["height"] for t in tiles)
+    results = page.locator("#mm-results").bounding_box()
+    assert bottom <= results["y"] + results["height"] + 1, "every result shows; none hidden in an inner scroll"
+    page.locator("#mm-results img").nth(0).click()
+    _previewed(page)
+    query, results, preview = (page.locator(s).bounding_box() for s in ("#mm-query", "#mm-results", "#mm-preview"))
+    assert query["y"] + query["height"] <= results["y"] and results["y"] + results["height"] <= preview["y"] + 1
+    assert preview["width"] > 300
+    _shot(page, "phone.png")

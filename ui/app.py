@@ -55,6 +55,16 @@ CSS = """
 #mm-examples button { font-size: 0.85rem; }
 #mm-detail-text code { word-break: break-all; }
 footer { opacity: 0.6; }
+@media (max-width: 640px) {  /* a phone: panels stack (Gradio wraps the columns), results in two columns */
+  #mm-results .grid-container { grid-template-columns: repeat(2, minmax(0, 1fr)) !important; }
+  #mm-results .grid-wrap { max-height: none !important; min-height: 0 !important; }  /* the page scrolls */
+  #mm-header h1 { font-size: 1.4rem; }
+  #mm-title-row { flex-direction: column; gap: 4px; }
+  #mm-summary { text-align: left; align-self: start; }
+  #mm-summary .mm-badge { border-radius: 10px; }
+  #mm-preview:not(:has(img)), #mm-keys { display: none; }
+  .gradio-container { padding: 0 8px !important; }
+}
 """
 KEYS_JS = """
 () => {
@@ -114,7 +124,7 @@ def build_app(index: Index, *, thumbnails: Thumbnails | None = None, exposure: E
 
 
 def _layout(handlers: Handlers, service: SearchService) -> tuple[gr.Markdown, gr.Markdown, gr.Markdown]:
-    with gr.Row(equal_height=False):
+    with gr.Row(equal_height=False, elem_id="mm-title-row"):
         gr.Markdown(f"# {TITLE}<span class='mm-accent'>.</span>\nSearch your images and captions by text, "
                     "by image, or both.", elem_id="mm-header")
         summary = gr.Markdown(elem_id="mm-summary")
