@@ -232,3 +232,24 @@ def test_a_phone_wide_page_stacks_the_panels_and_shows_results_in_two_columns(se
     assert query["y"] + query["height"] <= results["y"] and results["y"] + results["height"] <= preview["y"] + 1
     assert preview["width"] > 300
     _shot(page, "phone.png")
+
+
+def test_open_the_original_in_a_new_tab_and_copy_its_path(served: RunningUI, page: Page) -> None:
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.goto(served.url)
+    names = _search(page, "a red square", 8)
+    page.locator("#mm-results img").nth(0).click()
+    assert _previewed(page) == names[0]
+    path = page.locator("#mm-detail-text code").inner_text()
+    assert path.endswith("/" + names[0])
+    with page.context.expect_page() as opened:
+        page.locator("#mm-detail-text a.mm-open").click()
+    tab = opened.value
+    tab.wait_for_load_state()
+    original = page.request.get(tab.url)
+    assert original.status == 200 and original.body() == Path(path).read_bytes()  # the file itself, not a thumbnail
+    assert page.request.get(tab.url.split("file=")[0] + "file=/etc/passwd").status == 403  # same allowed-paths rule
+    tab.close()
+    page.locator("#mm-copy").click()
+    page.wait_for_function("document.querySelector('#mm-copy').innerText === 'Copied'")
+    assert page.evaluate("navigator.clipboard.readText()") == path

@@ -54,6 +54,7 @@ CSS = """
 #mm-preview img { width: 100% !important; height: 100% !important; object-fit: contain; }
 #mm-examples button { font-size: 0.85rem; }
 #mm-detail-text code { word-break: break-all; }
+#mm-search-row:not(:has(#mm-preview img)) #mm-copy { display: none; }
 footer { opacity: 0.6; }
 @media (max-width: 640px) {  /* a phone: panels stack (Gradio wraps the columns), results in two columns */
   #mm-results .grid-container { grid-template-columns: repeat(2, minmax(0, 1fr)) !important; }
@@ -92,6 +93,19 @@ KEYS_JS = """
       document.querySelector('#mm-close')?.click();
     }
   }, true);
+}
+"""
+COPY_PATH_JS = """
+() => {
+  const code = document.querySelector('#mm-detail-text code');
+  const button = document.querySelector('#mm-copy');
+  if (!code || !button) return;
+  const text = code.innerText, done = () => { button.innerText = 'Copied'; setTimeout(() => {
+    button.innerText = 'Copy its path'; }, 1500); };
+  if (navigator.clipboard && window.isSecureContext) { navigator.clipboard.writeText(text).then(done); return; }
+  const area = document.createElement('textarea');  // plain http on a network: the old way
+  area.value = text; document.body.appendChild(area); area.select(); document.execCommand('copy'); area.remove();
+  done();
 }
 """
 COMPOSE_HELP = ("One term per line. A sign and weight go first: `-0.5 people` pushes away from “people” "
@@ -167,6 +181,7 @@ def _search_tab(handlers: Handlers, service: SearchService) -> gr.Markdown:
                 like_btn = gr.Button("Like", size="sm", interactive=False, elem_id="mm-like", min_width=60)
                 dislike_btn = gr.Button("Dislike", size="sm", interactive=False, elem_id="mm-dislike", min_width=60)
                 close_btn = gr.Button("Close", size="sm", interactive=False, elem_id="mm-close", min_width=60)
+            copy_btn = gr.Button("Copy its path", size="sm", elem_id="mm-copy")
             gr.Markdown("<small>Keys: ← → next result · Enter more like this · Esc close</small>",
                         elem_id="mm-keys")
     results = [gallery, hits, status, captions, selected, preview, detail, more_btn, like_btn, dislike_btn, close_btn]
@@ -181,6 +196,7 @@ def _search_tab(handlers: Handlers, service: SearchService) -> gr.Markdown:
     comp_btn.click(handlers.search_composed, [lines, comp_upload, weight, *opts], results, **private)
     gallery.select(handlers.select, [hits], results[4:], **private)
     close_btn.click(handlers.close, None, results[4:], **private)
+    copy_btn.click(None, None, None, js=COPY_PATH_JS)
     more_btn.click(handlers.more_like_this, [selected, *opts], results, **private)
     like_btn.click(handlers.like, [selected, liked, disliked], [liked, disliked, fb], **private)
     dislike_btn.click(handlers.dislike, [selected, liked, disliked], [liked, disliked, fb], **private)

@@ -64,7 +64,8 @@ def empty_index(location: str) -> str:
 
 def hit_details(hit: Hit) -> str:
     meta = hit.metadata
-    lines = [f"**{md(Path(hit.path).name)}** · similarity **{hit.score:.3f}**", "", f"`{hit.path}`"]
+    lines = [f"**{md(Path(hit.path).name)}** · similarity **{hit.score:.3f}**", "", f"`{hit.path}`", "",
+             f"<a href='{file_url(hit.path)}' target='_blank' rel='noopener' class='mm-open'>Open the original ↗</a>"]
     facts = []
     if meta.get("width") and meta.get("height"):
         facts.append(f"{meta['width']}×{meta['height']}")
