@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
@@ -86,10 +87,15 @@ def _shot(page: Page, name: str) -> Path:
     return shot
 
 
-def test_a_bad_compose_line_shows_one_toast_and_keeps_the_results(served: RunningUI, page: Page) -> None:
+def test_a_bad_compose_line_shows_one_toast_and_keeps_the_results(served: RunningUI, page: Page,
+                                                                  caplog: pytest.LogCaptureFixture,
+                                                                  capfd: pytest.CaptureFixture[str]) -> None:
     page.goto(served.url)
     names = _search(page, "a red square", 8)
     status = page.locator("#mm-status").inner_text()
+    capfd.readouterr()
+    caplog.set_level(logging.WARNING)
+    caplog.clear()
     page.get_by_role("tab", name="Compose").click()
     page.locator("#mm-terms textarea").fill("image: /nonexistent.jpg")
     page.locator("#mm-compose-search").click()
@@ -100,6 +106,9 @@ def test_a_bad_compose_line_shows_one_toast_and_keeps_the_results(served: Runnin
     _shot(page, "compose-error.png")
     assert page.get_by_text("Error", exact=True).count() == 0, "no Error pill over the outputs"
     assert _loaded_names(page, 8) == names and page.locator("#mm-status").inner_text() == status
+    logged = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(logged) == 1 and "nonexistent.jpg" in logged[0].getMessage() and not logged[0].exc_info
+    assert "Traceback" not in capfd.readouterr().err  # the server prints no traceback for a person's mistake
 
 
 def test_a_bad_folder_in_the_index_tab_leaves_no_error_pill(served: RunningUI, page: Page) -> None:
