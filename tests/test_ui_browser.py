@@ -262,3 +262,20 @@ def test_open_the_original_in_a_new_tab_and_copy_its_path(served: RunningUI, pag
     page.locator("#mm-copy").click()
     page.wait_for_function("document.querySelector('#mm-copy').innerText === 'Copied'")
     assert page.evaluate("navigator.clipboard.readText()") == path
+
+
+def test_likes_survive_a_reload(served: RunningUI, page: Page) -> None:
+    page.goto(served.url)
+    _search(page, "a red square", 8)
+    page.locator("#mm-results img").nth(1).click()
+    liked = _previewed(page)
+    page.locator("#mm-like").click()
+    page.wait_for_function(f"document.querySelector('#mm-feedback').innerText.includes('{liked}')")
+    page.reload()
+    page.wait_for_function(f"document.querySelector('#mm-feedback')?.innerText.includes('Liked: {liked}')")
+    page.get_by_role("button", name="Recommend from likes").click()
+    page.wait_for_function("document.querySelector('#mm-status').innerText.includes('your likes')")
+    assert liked not in _loaded_names(page, 7)
+    page.get_by_role("button", name="Clear").click()
+    page.reload()
+    page.wait_for_function("document.querySelector('#mm-feedback')?.innerText.includes('click results and mark')")

@@ -141,3 +141,14 @@ def test_the_readme_curl_examples_name_real_routes(http: httpx.Client) -> None:
         assert path is not None, command
         route = re.sub(r"/images/[^/]+/", "/images/{image_id}/", path.group(1))
         assert route in schema["paths"], command
+
+
+def test_a_bug_is_a_500_with_one_line_of_json_and_the_traceback_only_in_the_log(
+        served, http: httpx.Client, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    service = served[0].app.mm_service
+    monkeypatch.setattr(service, "search_text", lambda *_: 1 / 0)
+    with caplog.at_level(logging.INFO, logger="ui.rest"):
+        reply = http.get("/search", params={"q": "x"})
+    assert reply.status_code == 500 and "ZeroDivisionError" in reply.json()["error"]
+    assert "Traceback" not in reply.text and "1 / 0" not in reply.text
+    assert [bool(r.exc_info) for r in caplog.records] == [True]

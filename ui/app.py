@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import gradio as gr
@@ -127,8 +128,9 @@ def build_app(index: Index, *, thumbnails: Thumbnails | None = None, exposure: E
     with gr.Blocks(title=f"{TITLE} · image search", analytics_enabled=False, fill_width=True,
                    delete_cache=(3600, 24 * 3600)) as app:  # result thumbnails Gradio copied: gone after a day
         api.register(service)  # first, so the public endpoints get their plain names
-        summary, details, status = _layout(handlers, service)
+        summary, details, status, likes = _layout(handlers, service)
         app.load(handlers.page_load, outputs=[summary, details, status], api_visibility="private")
+        app.load(feedback, likes[:2], likes[2], api_visibility="private")  # likes kept in the browser
     app.mm_service = service  # type: ignore[attr-defined]  # launch() reads it (allowed paths, warm-up)
     # Gradio 6 takes theme and CSS at launch(); preset them so build_app(...).launch() keeps the look.
     app._deprecated_theme = THEME
@@ -137,25 +139,25 @@ def build_app(index: Index, *, thumbnails: Thumbnails | None = None, exposure: E
     return app
 
 
-def _layout(handlers: Handlers, service: SearchService) -> tuple[gr.Markdown, gr.Markdown, gr.Markdown]:
+def _layout(handlers: Handlers, service: SearchService) -> tuple[Any, ...]:
     with gr.Row(equal_height=False, elem_id="mm-title-row"):
         gr.Markdown(f"# {TITLE}<span class='mm-accent'>.</span>\nSearch your images and captions by text, "
                     "by image, or both.", elem_id="mm-header")
         summary = gr.Markdown(elem_id="mm-summary")
     with gr.Tabs():
         with gr.Tab("Search", id="search"):
-            status = _search_tab(handlers, service)
+            status, likes = _search_tab(handlers, service)
         with gr.Tab("Index", id="index"):
             details = _index_tab(handlers, summary, service)
         add_toolkit_tabs(service.index, searcher=lambda: service.searcher, trusted=service.exposure.trusted,
                          thumbs=service.thumbnails)
-    return summary, details, status
+    return summary, details, status, likes
 
 
-def _search_tab(handlers: Handlers, service: SearchService) -> gr.Markdown:
+def _search_tab(handlers: Handlers, service: SearchService) -> tuple[gr.Markdown, tuple[Any, Any, Any]]:
     hits = gr.State([])
     selected = gr.State(None)
-    liked, disliked = gr.State([]), gr.State([])
+    liked, disliked = _likes_storage(service)
     with gr.Row(equal_height=False, elem_id="mm-search-row"):
         with gr.Column(scale=3, min_width=300):
             query = _query_panel(service)
@@ -202,7 +204,17 @@ def _search_tab(handlers: Handlers, service: SearchService) -> gr.Markdown:
     dislike_btn.click(handlers.dislike, [selected, liked, disliked], [liked, disliked, fb], **private)
     rec_btn.click(handlers.recommend, [liked, disliked, *opts], results, **private)
     clear_btn.click(handlers.clear_feedback, None, [liked, disliked, fb], **private)
-    return status
+    return status, (liked, disliked, fb)
+
+
+def _likes_storage(service: SearchService) -> tuple[gr.BrowserState, gr.BrowserState]:
+    """Likes and dislikes live in the browser (localStorage), per index, so a reload or a restart keeps them.
+    They are ids, not secrets: the key is derived from the index rather than random (random would lose them at
+    every restart)."""
+    where = f"{service.index.store.location}|{service.index.settings.collection}"
+    key = hashlib.sha256(where.encode()).hexdigest()[:16]
+    return (gr.BrowserState([], storage_key=f"mm-liked-{key}", secret=key),
+            gr.BrowserState([], storage_key=f"mm-disliked-{key}", secret=key))
 
 
 def _query_panel(service: SearchService) -> tuple[Any, ...]:
