@@ -42,11 +42,14 @@ CSS = """
 #mm-index dl { display: grid; grid-template-columns: max-content 1fr; gap: 8px 18px; margin: 4px 0 12px; }
 #mm-index dt { color: var(--body-text-color-subdued); }
 #mm-index dd { margin: 0; word-break: break-all; }
+/* a tile's label: score · file name, then up to two lines of caption; all of it on hover */
 #mm-results .caption-label { font-size: 0.76rem !important; line-height: 1.3; text-align: left;
   white-space: pre-line !important; display: -webkit-box !important; -webkit-box-orient: vertical;
-  -webkit-line-clamp: 2; overflow: hidden; left: 6px; right: 6px; bottom: 6px; max-width: none !important; }
+  -webkit-line-clamp: 3; overflow: hidden; left: 6px; right: 6px; bottom: 6px; max-width: none !important;
+  padding-top: 3px !important; padding-bottom: 3px !important; max-height: calc(3.9em + 6px); }
 #mm-results .thumbnail-item:hover .caption-label, #mm-results .thumbnail-item:focus .caption-label {
-  -webkit-line-clamp: unset; }
+  -webkit-line-clamp: unset; max-height: none; }
+#mm-results .thumbnail-item.selected .caption-label { color: var(--body-text-color) !important; opacity: 1; }
 #mm-ref, .mm-ref { display: flex; align-items: center; gap: 6px; flex-wrap: wrap; margin: 2px 0 6px; }
 .mm-ref img { width: 44px; height: 44px; object-fit: cover; border-radius: 6px; margin: 0 !important; }
 .mm-ref span { margin-left: 4px; font-weight: 600; }
