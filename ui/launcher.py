@@ -73,8 +73,8 @@ def launch(index: Index, host: str = DEFAULT_HOST, port: int | None = DEFAULT_PO
     rest.mount(app.server_app, service, credentials)
     running = RunningUI(app, url)
     if not quiet:
-        print(f"multimodal UI on {url}  ({'login required' if credentials else 'no login'}; Ctrl-C to stop)",
-              flush=True)
+        print(f"multimodal UI on {url}  ({'login required' if credentials else 'no login'}; Ctrl-C to stop)\n"
+              f"REST API: {url.rstrip('/')}{rest.PREFIX}/docs", flush=True)
     if block:
         try:
             app.block_thread()
