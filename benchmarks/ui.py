@@ -1,4 +1,4 @@
-"""Web UI timings: `multimodal ui` → first page served, and query round-trips through gradio_client.
+"""Web UI timings: `multimodal ui` → first page served, and query round-trips through gradio_client and REST.
 
     python benchmarks/ui.py                      # a stand-in index: 200 captioned images, mm-tiny (random weights)
     python benchmarks/ui.py --index ~/.local/share/multimodal/demo-index   # e.g. the demo's index
@@ -6,7 +6,8 @@
 Start-up is measured from spawning the process to the first 200 answer for `/` (and to the first answered
 query, which includes loading the model); round-trips are medians of 20 distinct text queries through
 `Client.predict(..., api_name="/search_text")`, next to the same queries called in-process, so the ratio
-shows what HTTP + Gradio's queue add. Nothing here is a test: timings depend on the machine and its load.
+shows what HTTP + Gradio's queue add; the same queries through the plain REST API (`GET /api/v1/search`, httpx,
+no queue) are interleaved with them. Nothing here is a test: timings depend on the machine and its load.
 """
 
 from __future__ import annotations
@@ -159,9 +160,12 @@ def _round_trips(index_dir: Path, n: int, env: dict[str, str]) -> None:
             client = Client(url, verbose=False)
             for q in QUERIES[-3:]:  # warm: model loaded, queue started
                 client.predict(q, 10, api_name="/search_text")
-            remote, local = [], []
-            for q in queries:  # interleaved, so both see the same machine load
+            http = httpx.Client(base_url=url + "api/v1", timeout=60)
+            remote, local, rest = [], [], []
+            for q in queries:  # interleaved, so all see the same machine load
                 remote += _timed(lambda q: client.predict(q, 10, api_name="/search_text"), [q])
+                rest += _timed(lambda q: http.get("/search", params={"q": q + " (rest)", "k": 10}).raise_for_status(),
+                               [q])
                 local += _timed(lambda q: index.searcher.search_text(q + " (local)", 10), [q])
             repeat = _timed(lambda q: client.predict(q, 10, api_name="/search_text"), queries)  # text cache hits
             query_image = _any_image(index_dir)
@@ -174,6 +178,8 @@ def _round_trips(index_dir: Path, n: int, env: dict[str, str]) -> None:
     print(f"  same queries again (text-embedding cache): median {1000 * statistics.median(repeat):.1f} ms")
     print(f"  in-process Searcher.search_text, same work, interleaved: median {1000 * statistics.median(local):.1f} ms"
           f" → HTTP + Gradio's queue add {1000 * (statistics.median(remote) - statistics.median(local)):.0f} ms")
+    print(f"REST GET /api/v1/search round-trip, same queries, interleaved: "
+          f"median {1000 * statistics.median(rest):.1f} ms (p90 {1000 * _p90(rest):.1f})")
     print(f"gradio_client /search_image round-trip (upload + decode + encode): "
           f"median {1000 * statistics.median(image):.1f} ms")
 

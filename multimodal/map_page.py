@@ -16,18 +16,25 @@ from typing import Any
 from multimodal.errors import ConfigError
 from multimodal.space_map import SpaceMap
 
-COLOUR_BY = ("folder", "tag", "caption")
+COLOUR_BY = ("auto", "folder", "tag", "cluster", "caption")  # auto: tags if any, else clusters of the space
 _MAX_CATEGORIES = 10  # distinct colours; rarer values share "other"
 
 
-def render_page(space_map: SpaceMap, *, colour_by: str = "folder", thumbnails: dict[str, str] | None = None,
+def render_page(space_map: SpaceMap, *, colour_by: str = "auto", thumbnails: dict[str, str] | None = None,
                 title: str = "multimodal: map of the embedding space") -> str:
     """The map as a self-contained HTML document."""
     if colour_by not in COLOUR_BY:
         raise ConfigError(f"--colour-by must be one of {', '.join(COLOUR_BY)}, got {colour_by!r}")
-    data = _page_data(space_map, colour_by, thumbnails or {})
+    data = _page_data(space_map, resolve_colouring(space_map, colour_by), thumbnails or {})
     payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
     return _TEMPLATE.replace("__TITLE__", html.escape(title)).replace("__DATA__", payload)
+
+
+def resolve_colouring(space_map: SpaceMap, colour_by: str) -> str:
+    """"auto" shows structure: the tags when the images were tagged, else the clusters of the space."""
+    if colour_by != "auto":
+        return colour_by
+    return "tag" if any(p.tag for p in space_map.points) else "cluster"
 
 
 def _page_data(space_map: SpaceMap, colour_by: str, thumbnails: dict[str, str]) -> dict[str, Any]:
@@ -49,6 +56,7 @@ def _page_data(space_map: SpaceMap, colour_by: str, thumbnails: dict[str, str]) 
         "groups": {
             "folder": _categories(folders),
             "tag": _categories([p.tag or "(untagged)" for p in points]),
+            "cluster": _categories([f"cluster {p.cluster + 1}" for p in points]),
             "caption": _categories(["captioned" if p.captioned else "no caption" for p in points]),
         },
         "queries": [{"label": q.label, "x": q.x, "y": q.y, "matches": [index[i] for i in q.matches if i in index]}
@@ -77,7 +85,8 @@ max-width:320px;font-size:12px;word-break:break-all;box-shadow:0 2px 6px #0003}
 border-radius:5px;margin-right:4px}
 </style></head><body>
 <h3 style="margin:0">__TITLE__</h3><div id="sub"></div>
-<label>colour by <select id="by"><option>folder</option><option>tag</option><option>caption</option></select>
+<label>colour by <select id="by"><option>folder</option><option>tag</option><option>cluster</option>
+<option>caption</option></select>
 </label> <span class="legend" id="legend"></span>
 <svg id="map" xmlns="http://www.w3.org/2000/svg"></svg><div id="tip"></div>
 <script id="data" type="application/json">__DATA__</script>

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import json
 import re
 import shutil
@@ -131,3 +133,41 @@ def test_the_page_in_a_browser_shows_a_thumbnail_and_path_on_hover_and_recolours
             assert all(url.startswith(("file:", "data:")) for url in requests)  # nothing from the network
         finally:
             browser.close()
+
+
+def test_auto_colouring_uses_clusters_of_the_space_then_tags(coloured: Index) -> None:
+    space = build_map(coloured.store)
+    by_cluster: dict[int, set[str]] = {}
+    for p in space.points:
+        by_cluster.setdefault(p.cluster, set()).add(folder_of(p.path))
+    assert len(by_cluster) == 3 and all(len(f) == 1 for f in by_cluster.values())  # one colour folder each
+
+    def data(page: str) -> dict:
+        return json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', page, re.S).group(1))
+
+    untagged = data(render_page(space))
+    assert untagged["colourBy"] == "cluster" and len(untagged["groups"]["cluster"]["names"]) == 3
+    tagged = build_map(coloured.store)
+    tagged.points[0] = dataclasses.replace(tagged.points[0], tag="warm")
+    assert data(render_page(tagged))["colourBy"] == "tag"
+    assert data(render_page(space, colour_by="folder"))["colourBy"] == "folder"
+
+
+def test_clusters_find_planted_groups_and_the_silhouette_matches_sklearn() -> None:
+    from sklearn.metrics import silhouette_score
+
+    from multimodal.space_map import _silhouette, _squared_distances, clusters_of
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(6, 64))
+    sizes = [220, 180, 150, 120, 90, 40]
+    x = np.concatenate([c + 0.3 * rng.normal(size=(n, 64)) for c, n in zip(centres, sizes, strict=True)])
+    x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    found = clusters_of(x)
+    bounds = np.cumsum([0, *sizes])
+    assert [len(set(found[a:b].tolist())) for a, b in itertools.pairwise(bounds)] == [1] * 6
+    assert found[0] == 0 and found[-1] == 5  # numbered by size, largest first
+    labels = rng.integers(0, 4, 300)
+    distances = np.sqrt(np.maximum(_squared_distances(x[:300], x[:300]), 0))
+    assert _silhouette(distances, labels) == pytest.approx(float(silhouette_score(x[:300], labels)), abs=1e-4)
+    assert clusters_of(x[:3]).tolist() == [0, 0, 0]

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 from pathlib import Path
 
 import gradio as gr
 import pytest
 from PIL import Image
 
+from multimodal.config import Settings
 from multimodal.errors import ConfigError, ImageLoadError
 from multimodal.index import Index
 from multimodal.search import Term
 from tests.conftest import write_image
+from tests.fixtures.fake_encoder import FakeEncoder
 from tests.fixtures.ui_app import bomb_png, small_index
 from ui.compose import FilterFields, parse_terms
 from ui.handlers import Handlers
@@ -173,15 +176,32 @@ def test_image_search_by_upload_also_lists_the_nearest_captions(handlers: Handle
     assert ui_index.encoder.image_batches == [*encoded, 1]  # the query image was encoded once for both searches
 
 
-def test_mistakes_reach_the_person_as_gr_error_with_a_human_message(handlers: Handlers, tmp_path: Path) -> None:
-    with pytest.raises(gr.Error, match="type something"):
-        handlers.search_text("   ", *OPTS)
-    with pytest.raises(gr.Error, match="decompression bomb"):
-        handlers.search_image(str(write_image(tmp_path / "big.png", color=(0, 0, 0), size=(400, 300))), None, *OPTS)
-    with pytest.raises(gr.Error, match="Click a result first"):
-        handlers.more_like_this(None, *OPTS)
-    with pytest.raises(gr.Error, match="2024-06-30"):
-        handlers.search_text("x", 24, "images", 0.0, "", "Any", "last week", None)
+def _refused(call, *args: object, says: str) -> None:
+    """A page event refused with one toast (a warning outside a request) and no change to any output."""
+    with pytest.warns(UserWarning, match=says):
+        out = call(*args)
+    assert out == gr.skip(), "a refused event must leave every output as it was (no Error pills)"
+
+
+def test_mistakes_reach_the_person_as_one_toast_and_change_nothing(handlers: Handlers, tmp_path: Path,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="ui.handlers"):
+        _refused(handlers.search_text, "   ", *OPTS, says="type something")
+        big = str(write_image(tmp_path / "big.png", color=(0, 0, 0), size=(400, 300)))
+        _refused(handlers.search_image, big, None, *OPTS, says="decompression bomb")
+        _refused(handlers.more_like_this, None, *OPTS, says="Click a result first")
+        _refused(handlers.search_text, "x", 24, "images", 0.0, "", "Any", "last week", None, says="2024-06-30")
+        _refused(handlers.search_composed, "image: /nonexistent.jpg", None, 1.0, *OPTS, says="nonexistent")
+        _refused(handlers.ingest, str(tmp_path / "no-such-folder"), says="does not exist")
+    assert len(caplog.records) == 6 and not [r for r in caplog.records if r.exc_info]  # one line each, no traceback
+
+
+def test_a_bug_is_logged_with_its_traceback_once_and_shown_as_a_generic_toast(
+        handlers: Handlers, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(handlers.service, "search_text", lambda *_: 1 / 0)
+    with caplog.at_level(logging.WARNING, logger="ui.handlers"):
+        _refused(handlers.search_text, "x", *OPTS, says="ZeroDivisionError")
+    assert [bool(r.exc_info) for r in caplog.records] == [True]
 
 
 def test_an_empty_index_gets_a_friendly_message_with_the_command_to_run(tmp_path: Path, index: Index) -> None:
@@ -210,12 +230,9 @@ def test_a_public_ui_without_a_password_turns_off_server_paths_and_ingest(ui_ind
     public = Handlers(SearchService(ui_index, Thumbnails(tmp_path / "thumbs"),
                                     exposure=Exposure("0.0.0.0", None, insecure_public=True)))
     photo = next((tmp_path / "pics" / "photos").iterdir())
-    with pytest.raises(gr.Error, match="turned off"):
-        public.search_image(None, str(photo), *OPTS)
-    with pytest.raises(gr.Error, match="turned off"):
-        public.search_composed(f"+ image: {photo}", None, 1.0, *OPTS)
-    with pytest.raises(gr.Error, match="turned off"):
-        public.ingest(str(tmp_path))
+    _refused(public.search_image, None, str(photo), *OPTS, says="turned off")
+    _refused(public.search_composed, f"+ image: {photo}", None, 1.0, *OPTS, says="turned off")
+    _refused(public.ingest, str(tmp_path), says="turned off")
     assert public.search_composed("red square\n-0.5 photo", None, 1.0, *OPTS)[1]  # text terms still work
 
 
@@ -224,3 +241,30 @@ def test_options_treat_a_zero_threshold_as_none() -> None:
 
     assert options(5, "both", 0.0, "", "Any", None, None) == Options(k=5, target="both", threshold=None)
     assert options(5, "images", 0.3, "", "JPEG", None, None).threshold == 0.3
+
+
+# -- example queries --------------------------------------------------------------------------------
+def test_example_queries_come_from_the_index_captions_or_its_tags(ui_index: Index, tmp_path: Path) -> None:
+    from ui.examples import GENERIC, example_queries, placeholder
+
+    captions = example_queries(ui_index.store)
+    assert sorted(captions) == [f"a {c} square" for c in ("blue", "green", "red", "yellow")]
+    assert placeholder(captions) == f"e.g. {captions[0]}" and "dog" not in placeholder(captions)
+    empty = Index.open(Settings.resolve(index_dir=tmp_path / "empty"), encoder=FakeEncoder())
+    assert example_queries(empty.store) == [] and placeholder([]) == GENERIC
+    ui_index.store.update_metadata({"mm_tag_labels": "circle,square,triangle,star,heart,moon,cross,ring"})
+    assert example_queries(ui_index.store, 4) == ["circle", "triangle", "heart", "cross"]  # spread over the tags
+
+
+def test_long_captions_are_not_offered_as_examples(tmp_path: Path) -> None:
+    from ui.examples import MAX_CHARS, example_queries
+
+    root = tmp_path / "pics"
+    write_image(root / "a.png", color=(10, 20, 30))
+    (root / "a.txt").write_text("a very long caption that goes on and on about everything in the picture\n")
+    write_image(root / "b.png", color=(200, 20, 30))
+    (root / "b.txt").write_text("  a   short   one \n")
+    idx = Index.open(Settings.resolve(index_dir=tmp_path / "index"), encoder=FakeEncoder())
+    idx.ingest(root)
+    examples = example_queries(idx.store)
+    assert examples == ["a short one"] and all(len(e) <= MAX_CHARS for e in examples)

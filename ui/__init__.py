@@ -3,6 +3,7 @@
     from multimodal import open_index
     from ui import launch
     launch(open_index(index_dir="my-index"))          # http://127.0.0.1:7860/
+                                                      # REST API: http://127.0.0.1:7860/api/v1/docs (ui.rest)
 """
 
 from __future__ import annotations

@@ -49,11 +49,7 @@ def register(service: SearchService) -> None:
     @friendly_errors
     def info() -> dict[str, Any]:
         """What the index holds: counts, model (and a note on it: random weights, a toy), location, last ingest."""
-        data = service.info(refresh=True)
-        return {"images": data.images, "captions": data.captions, "location": data.location,
-                "collection": data.collection, "model": data.model.label() if data.model else None,
-                "dim": data.dim, "last_ingest": data.last_ingest, "note": data.note,
-                "random_weights": data.random_weights}
+        return views.info_dict(service.info(refresh=True))
 
     @friendly_errors
     def search_image(image: str | None, k: float = 10) -> list[dict[str, Any]]:

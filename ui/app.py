@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import gradio as gr
@@ -14,6 +15,7 @@ import gradio as gr
 from multimodal.index import Index
 from ui import api
 from ui.compose import FORMATS
+from ui.examples import example_queries, placeholder
 from ui.handlers import NO_SELECTION, WELCOME, Handlers
 from ui.safety import Exposure
 from ui.service import Limits, SearchService
@@ -40,9 +42,75 @@ CSS = """
 #mm-index dl { display: grid; grid-template-columns: max-content 1fr; gap: 8px 18px; margin: 4px 0 12px; }
 #mm-index dt { color: var(--body-text-color-subdued); }
 #mm-index dd { margin: 0; word-break: break-all; }
-#mm-results .caption-label { font-size: 0.78rem !important; }
+/* a tile's label: score · file name, then up to two lines of caption; all of it on hover */
+#mm-results .caption-label { font-size: 0.76rem !important; line-height: 1.3; text-align: left;
+  white-space: pre-line !important; display: -webkit-box !important; -webkit-box-orient: vertical;
+  -webkit-line-clamp: 3; overflow: hidden; left: 6px; right: 6px; bottom: 6px; max-width: none !important;
+  padding-top: 3px !important; padding-bottom: 3px !important; max-height: calc(3.9em + 6px); }
+#mm-results .thumbnail-item:hover .caption-label, #mm-results .thumbnail-item:focus .caption-label {
+  -webkit-line-clamp: unset; max-height: none; }
+#mm-results .thumbnail-item.selected .caption-label { color: var(--body-text-color) !important; opacity: 1; }
+#mm-ref, .mm-ref { display: flex; align-items: center; gap: 6px; flex-wrap: wrap; margin: 2px 0 6px; }
+.mm-ref img { width: 44px; height: 44px; object-fit: cover; border-radius: 6px; margin: 0 !important; }
+.mm-ref span { margin-left: 4px; font-weight: 600; }
+#mm-search-row:not(:has(#mm-preview img)) #mm-results .thumbnail-item.selected {
+  box-shadow: 0 0 0 1px transparent inset, var(--shadow-drop); border-color: var(--border-color-primary); }
+#mm-preview img { width: 100% !important; height: 100% !important; object-fit: contain; }
+#mm-examples button { font-size: 0.85rem; }
 #mm-detail-text code { word-break: break-all; }
+#mm-search-row:not(:has(#mm-preview img)) #mm-copy { display: none; }
 footer { opacity: 0.6; }
+@media (max-width: 640px) {  /* a phone: panels stack (Gradio wraps the columns), results in two columns */
+  #mm-results .grid-container { grid-template-columns: repeat(2, minmax(0, 1fr)) !important; }
+  #mm-results .grid-wrap { max-height: none !important; min-height: 0 !important; }  /* the page scrolls */
+  #mm-header h1 { font-size: 1.4rem; }
+  #mm-title-row { flex-direction: column; gap: 4px; }
+  #mm-summary { text-align: left; align-self: start; }
+  #mm-summary .mm-badge { border-radius: 10px; }
+  #mm-preview:not(:has(img)), #mm-keys { display: none; }
+  .gradio-container { padding: 0 8px !important; }
+}
+"""
+KEYS_JS = """
+() => {
+  // Keyboard on the Search tab: left/right move through the results shown in the preview, Enter runs
+  // More like this, Esc closes the preview. Keys typed into a field are left alone.
+  document.addEventListener('keydown', (e) => {
+    if (e.altKey || e.ctrlKey || e.metaKey || e.shiftKey) return;
+    const t = e.target;
+    if (t && t.closest && t.closest('input, textarea, select, [contenteditable="true"]')) return;
+    const shown = document.querySelector('#mm-preview img');
+    if (!shown || shown.offsetParent === null) return;  // nothing selected, or another tab
+    if (t && t !== document.body && t.closest && !t.closest('#mm-results, #mm-preview, #mm-detail-text, #mm-more'))
+      return;  // focus is on some other control: its own keys apply
+    const tiles = Array.from(document.querySelectorAll('#mm-results button.thumbnail-item'));
+    const at = tiles.findIndex((b) => b.classList.contains('selected'));
+    if (e.key === 'ArrowRight' || e.key === 'ArrowLeft') {
+      const next = tiles[at + (e.key === 'ArrowRight' ? 1 : -1)];
+      e.preventDefault();
+      if (at >= 0 && next) { next.click(); next.focus(); }
+    } else if (e.key === 'Enter') {
+      const more = document.querySelector('#mm-more');
+      if (more && !more.disabled) { e.preventDefault(); e.stopPropagation(); more.click(); }
+    } else if (e.key === 'Escape') {
+      e.preventDefault();
+      document.querySelector('#mm-close')?.click();
+    }
+  }, true);
+}
+"""
+COPY_PATH_JS = """
+() => {
+  const code = document.querySelector('#mm-detail-text code');
+  const button = document.querySelector('#mm-copy');
+  if (!code || !button) return;
+  const text = code.innerText, done = () => { button.innerText = 'Copied'; setTimeout(() => {
+    button.innerText = 'Copy its path'; }, 1500); };
+  if (navigator.clipboard && window.isSecureContext) { navigator.clipboard.writeText(text).then(done); return; }
+  const area = document.createElement('textarea');  // plain http on a network: the old way
+  area.value = text; document.body.appendChild(area); area.select(); document.execCommand('copy'); area.remove();
+  done();
+}
 """
 COMPOSE_HELP = ("One term per line. A sign and weight go first: `-0.5 people` pushes away from “people” "
                 "at half strength. Prefix `image:` for a file on this machine, `id:` for an indexed image.")
@@ -63,35 +131,37 @@ def build_app(index: Index, *, thumbnails: Thumbnails | None = None, exposure: E
     with gr.Blocks(title=f"{TITLE} · image search", analytics_enabled=False, fill_width=True,
                    delete_cache=(3600, 24 * 3600)) as app:  # result thumbnails Gradio copied: gone after a day
         api.register(service)  # first, so the public endpoints get their plain names
-        summary, details, status = _layout(handlers, service)
+        summary, details, status, likes = _layout(handlers, service)
         app.load(handlers.page_load, outputs=[summary, details, status], api_visibility="private")
+        app.load(feedback, likes[:2], likes[2], api_visibility="private")  # likes kept in the browser
     app.mm_service = service  # type: ignore[attr-defined]  # launch() reads it (allowed paths, warm-up)
     # Gradio 6 takes theme and CSS at launch(); preset them so build_app(...).launch() keeps the look.
     app._deprecated_theme = THEME
     app._deprecated_css = CSS
+    app._deprecated_js = KEYS_JS
     return app
 
 
-def _layout(handlers: Handlers, service: SearchService) -> tuple[gr.Markdown, gr.Markdown, gr.Markdown]:
-    with gr.Row(equal_height=False):
+def _layout(handlers: Handlers, service: SearchService) -> tuple[Any, ...]:
+    with gr.Row(equal_height=False, elem_id="mm-title-row"):
         gr.Markdown(f"# {TITLE}<span class='mm-accent'>.</span>\nSearch your images and captions by text, "
                     "by image, or both.", elem_id="mm-header")
         summary = gr.Markdown(elem_id="mm-summary")
     with gr.Tabs():
         with gr.Tab("Search", id="search"):
-            status = _search_tab(handlers, service)
+            status, likes = _search_tab(handlers, service)
         with gr.Tab("Index", id="index"):
             details = _index_tab(handlers, summary, service)
         add_toolkit_tabs(service.index, searcher=lambda: service.searcher, trusted=service.exposure.trusted,
                          thumbs=service.thumbnails)
-    return summary, details, status
+    return summary, details, status, likes
 
 
-def _search_tab(handlers: Handlers, service: SearchService) -> gr.Markdown:
+def _search_tab(handlers: Handlers, service: SearchService) -> tuple[gr.Markdown, tuple[Any, Any, Any]]:
     hits = gr.State([])
     selected = gr.State(None)
-    liked, disliked = gr.State([]), gr.State([])
-    with gr.Row(equal_height=False):
+    liked, disliked = _likes_storage(service)
+    with gr.Row(equal_height=False, elem_id="mm-search-row"):
         with gr.Column(scale=3, min_width=300):
             query = _query_panel(service)
             opts = _options_panel()
@@ -115,21 +185,39 @@ def _search_tab(handlers: Handlers, service: SearchService) -> gr.Markdown:
             with gr.Row():
                 like_btn = gr.Button("Like", size="sm", interactive=False, elem_id="mm-like", min_width=60)
                 dislike_btn = gr.Button("Dislike", size="sm", interactive=False, elem_id="mm-dislike", min_width=60)
-    results = [gallery, hits, status, captions, selected, preview, detail, more_btn, like_btn, dislike_btn]
+                close_btn = gr.Button("Close", size="sm", interactive=False, elem_id="mm-close", min_width=60)
+            copy_btn = gr.Button("Copy its path", size="sm", elem_id="mm-copy")
+            gr.Markdown("<small>Keys: ← → next result · Enter more like this · Esc close</small>",
+                        elem_id="mm-keys")
+    results = [gallery, hits, status, captions, selected, preview, detail, more_btn, like_btn, dislike_btn, close_btn]
     private: dict[str, Any] = {"api_visibility": "private"}
-    text_box, text_btn, upload, path, img_btn, lines, comp_upload, weight, comp_btn = query
+    text_box, text_btn, chips, upload, path, img_btn, lines, comp_upload, weight, comp_btn = query
     for trigger in (text_box.submit, text_btn.click):
         trigger(handlers.search_text, [text_box, *opts], results, **private)
+    chips.click(lambda sample: sample[0], chips, text_box, **private).then(
+        handlers.search_text, [text_box, *opts], results, **private)
     for trigger in (img_btn.click, upload.upload, path.submit):
         trigger(handlers.search_image, [upload, path, *opts], results, **private)
     comp_btn.click(handlers.search_composed, [lines, comp_upload, weight, *opts], results, **private)
     gallery.select(handlers.select, [hits], results[4:], **private)
+    close_btn.click(handlers.close, None, results[4:], **private)
+    copy_btn.click(None, None, None, js=COPY_PATH_JS)
     more_btn.click(handlers.more_like_this, [selected, *opts], results, **private)
     like_btn.click(handlers.like, [selected, liked, disliked], [liked, disliked, fb], **private)
     dislike_btn.click(handlers.dislike, [selected, liked, disliked], [liked, disliked, fb], **private)
     rec_btn.click(handlers.recommend, [liked, disliked, *opts], results, **private)
     clear_btn.click(handlers.clear_feedback, None, [liked, disliked, fb], **private)
-    return status
+    return status, (liked, disliked, fb)
+
+
+def _likes_storage(service: SearchService) -> tuple[gr.BrowserState, gr.BrowserState]:
+    """Likes and dislikes live in the browser (localStorage), per index, so a reload or a restart keeps them.
+    They are ids, not secrets: the key is derived from the index rather than random (random would lose them at
+    every restart)."""
+    where = f"{service.index.store.location}|{service.index.settings.collection}"
+    key = hashlib.sha256(where.encode()).hexdigest()[:16]
+    return (gr.BrowserState([], storage_key=f"mm-liked-{key}", secret=key),
+            gr.BrowserState([], storage_key=f"mm-disliked-{key}", secret=key))
 
 
 def _query_panel(service: SearchService) -> tuple[Any, ...]:
@@ -137,22 +225,25 @@ def _query_panel(service: SearchService) -> tuple[Any, ...]:
     path_hint = "or a path on this machine" if trusted else "(server paths are off on a public UI)"
     with gr.Tabs():
         with gr.Tab("Text"):
-            text_box = gr.Textbox(label="Describe what you are looking for", placeholder="a dog on a beach",
+            examples = example_queries(service.index.store)
+            text_box = gr.Textbox(label="Describe what you are looking for", placeholder=placeholder(examples),
                                   lines=1, max_lines=3, autofocus=True, elem_id="mm-query")
             text_btn = gr.Button("Search", variant="primary", elem_id="mm-search")
+            chips = gr.Dataset(components=[gr.Textbox(visible=False)], samples=[[e] for e in examples],
+                               label="Try", visible=bool(examples), elem_id="mm-examples", layout="gallery")
         with gr.Tab("Image"):
             upload = upload_image(label="Upload or paste an image", sources=["upload", "clipboard"], height=200)
             path = gr.Textbox(label=path_hint, placeholder="~/Pictures/query.jpg", interactive=trusted)
             img_btn = gr.Button("Search by image", variant="primary")
         with gr.Tab("Compose"):
             lines = gr.Textbox(label="Terms", lines=4, placeholder="red car\n-0.5 people\n+ image: ~/street.jpg",
-                               info=COMPOSE_HELP)
+                               info=COMPOSE_HELP, elem_id="mm-terms")
             with gr.Row():
                 comp_upload = upload_image(label="Plus an image (optional)", sources=["upload", "clipboard"],
                                            height=140, scale=2)
                 weight = gr.Slider(-2, 2, value=1, step=0.1, label="Its weight", scale=1)
-            comp_btn = gr.Button("Search", variant="primary")
-    return text_box, text_btn, upload, path, img_btn, lines, comp_upload, weight, comp_btn
+            comp_btn = gr.Button("Search", variant="primary", elem_id="mm-compose-search")
+    return text_box, text_btn, chips, upload, path, img_btn, lines, comp_upload, weight, comp_btn
 
 
 def _options_panel() -> list[Any]:

@@ -1,12 +1,14 @@
 """Event handlers: widget values in, widget values out. Each is a few lines over `SearchService`.
 
-Errors the library raises on purpose (`MultimodalError`) reach the person as `gr.Error` with their own
-message; anything else is logged and shown as a short, generic error rather than a traceback.
+Errors the library raises on purpose (`MultimodalError`) reach the person as one toast with their own message,
+and the page keeps what it showed; anything else is logged (with its traceback) and shown as a short, generic
+message. API endpoints raise `gr.Error` instead, so `gradio_client` callers get an exception.
 """
 
 from __future__ import annotations
 
 import functools
+import html
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -25,25 +27,54 @@ _log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 WELCOME = ("### Find anything in your pictures\nDescribe it in words, drop in a similar image, or mix both "
            "in **Compose**. Click a result to see it larger and find more like it.")
+REFERENCE_THUMBS = 4  # liked images shown above a recommendation
 NO_SELECTION = "_Click a result to see it here, find more like it, or like / dislike it._"
 
 
+def user_message(e: Exception, where: str) -> tuple[str, str]:
+    """(title, message) for an exception: the library's own message for its errors, a generic line for bugs.
+
+    A person's mistake is logged as one line; a bug with its traceback, once.
+    """
+    if isinstance(e, ImageLoadError):
+        title, message = "Image refused", f"Cannot use {e.path}: {e.reason}"
+    elif isinstance(e, gr.Error):
+        title, message = e.title or "Error", str(e.message)
+    elif isinstance(e, MultimodalError):
+        title, message = "Cannot do that", str(e)
+    else:
+        _log.exception("unexpected error in %s", where)
+        return "Error", f"Something went wrong ({type(e).__name__}); the server log has details."
+    _log.warning("%s: %s", where, message)
+    return title, message
+
+
 def friendly_errors(fn: F) -> F:
-    """Turn exceptions into `gr.Error` with a message a person can act on."""
+    """For API endpoints: turn exceptions into `gr.Error` (no traceback printed) with a message to act on."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except gr.Error:
-            raise
-        except ImageLoadError as e:
-            raise gr.Error(f"Cannot use {e.path}: {e.reason}", title="Image refused") from e
-        except MultimodalError as e:
-            raise gr.Error(str(e)) from e
         except Exception as e:
-            _log.exception("unexpected error in %s", fn.__name__)
-            raise gr.Error(f"Something went wrong ({type(e).__name__}); the server log has details.") from e
+            title, message = user_message(e, fn.__name__)
+            raise gr.Error(message, title=title, print_exception=False) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def toast_errors(fn: F) -> F:
+    """For page events: show the error in one toast and leave every output as it was (no "Error" pills,
+    the previous results stay)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as e:
+            title, message = user_message(e, fn.__name__)
+            gr.Warning(html.escape(message), title=title)
+            return gr.skip()
 
     return wrapper  # type: ignore[return-value]
 
@@ -62,8 +93,9 @@ class Handlers:
         self.service = service
 
     # -- results -------------------------------------------------------------------------------
-    def _results(self, what: str, run: Callable[[], list[Hit]]) -> tuple[Any, ...]:
-        """(gallery, hits, status, captions, selected, preview, details, *3 button states) after a search."""
+    def _results(self, what: str, run: Callable[[], list[Hit]], reference: str = "") -> tuple[Any, ...]:
+        """(gallery, hits, status, captions, selected, preview, details, *4 button states) after a search;
+        the selection is cleared, and `reference` (HTML) says what the results are relative to."""
         started = time.perf_counter()
         try:
             hits = run()
@@ -71,25 +103,25 @@ class Handlers:
             empty = gr.update(value=[], visible=False)
             return (empty, [], views.empty_index(self.service.index.store.location), "", *self._selection(None))
         thumbs = self.service.grid_thumbnails(hits)
-        message = views.status(what, hits, time.perf_counter() - started)
+        message = reference + views.status(what, hits, time.perf_counter() - started)
         shown = gr.update(value=views.gallery(hits, thumbs), visible=bool(hits), selected_index=None)
         return (shown, hits, message, "", *self._selection(None))
 
     def _selection(self, hit: Hit | None) -> tuple[Any, ...]:
         enabled = gr.update(interactive=hit is not None)
         if hit is None:
-            return (None, None, NO_SELECTION, enabled, enabled, enabled)
+            return (None, None, NO_SELECTION, enabled, enabled, enabled, enabled)
         details = views.hit_details(hit)
         nearest = self.service.nearest_captions(hit.path, 3) if hit.kind != "caption" else []
         if nearest:
             details += "\n\n**Closest captions**\n\n" + views.captions(nearest)
-        return (hit, str(self.service.preview(hit)), details, enabled, enabled, enabled)
+        return (hit, str(self.service.preview(hit)), details, enabled, enabled, enabled, enabled)
 
-    @friendly_errors
+    @toast_errors
     def search_text(self, text: str, *opts: Any) -> tuple[Any, ...]:
         return self._results(f"“{views.md(text.strip())}”", lambda: self.service.search_text(text, options(*opts)))
 
-    @friendly_errors
+    @toast_errors
     def search_image(self, upload: str | None, path: str | None, *opts: Any) -> tuple[Any, ...]:
         image = self.service.query_image(upload, path)
         vector = self.service.image_vector(image)  # encoded once, for the images and for the nearest captions
@@ -99,7 +131,7 @@ class Handlers:
             out[3] = "**Captions nearest to your image**\n\n" + views.captions(nearest)
         return tuple(out)
 
-    @friendly_errors
+    @toast_errors
     def search_composed(self, lines: str, upload: str | None, weight: float, *opts: Any) -> tuple[Any, ...]:
         terms = parse_terms(lines or "")
         self.service.check_terms(terms)
@@ -109,28 +141,37 @@ class Handlers:
             raise gr.Error("A composed query needs at least one term with a positive weight.")
         return self._results("your composed query", lambda: self.service.search(terms, options(*opts)))
 
-    @friendly_errors
+    @toast_errors
     def more_like_this(self, selected: Hit | None, *opts: Any) -> tuple[Any, ...]:
         if selected is None:
             raise gr.Error("Click a result first.")
         name = views.md(selected.path.rsplit("/", 1)[-1])
+        reference = views.reference(self.service.reference_thumbnails([selected.image_id]))
         return self._results(f"images like **{name}**",
-                             lambda: self.service.more_like_this(selected.image_id, options(*opts)))
+                             lambda: self.service.more_like_this(selected.image_id, options(*opts)), reference)
 
-    @friendly_errors
+    @toast_errors
     def recommend(self, liked: list[dict[str, str]], disliked: list[dict[str, str]], *opts: Any) -> tuple[Any, ...]:
         if not liked:
             raise gr.Error("Like at least one result first (click it, then Like).")
         ids, bad = [x["id"] for x in liked], [x["id"] for x in disliked]
-        return self._results("your likes", lambda: self.service.recommend(ids, bad, options(*opts)))
+        shown = self.service.reference_thumbnails(ids[:REFERENCE_THUMBS])
+        reference = views.reference(shown, more=max(0, len(ids) - len(shown)))
+        return self._results("your likes", lambda: self.service.recommend(ids, bad, options(*opts)), reference)
 
     # -- selection and feedback ----------------------------------------------------------------
-    @friendly_errors
+    @toast_errors
     def select(self, hits: Sequence[Hit], evt: gr.SelectData) -> tuple[Any, ...]:
         index = evt.index if isinstance(evt.index, int) else evt.index[0]
         hit = hits[index] if hits and 0 <= index < len(hits) else None
         return self._selection(hit)
 
+    @toast_errors
+    def close(self) -> tuple[Any, ...]:
+        """Close the preview (Esc): nothing selected."""
+        return self._selection(None)
+
+    @toast_errors
     def like(self, selected: Hit | None, liked: list[dict[str, str]], disliked: list[dict[str, str]],
              positive: bool = True) -> tuple[Any, ...]:
         if selected is None:
@@ -150,14 +191,18 @@ class Handlers:
         return [], [], views.feedback([], [])
 
     # -- index panel ---------------------------------------------------------------------------
-    @friendly_errors
+    @toast_errors
     def index_state(self, refresh: bool = True) -> tuple[str, str]:
+        """(header summary, index details): the Refresh button."""
+        return self._index_state(refresh)
+
+    def _index_state(self, refresh: bool) -> tuple[str, str]:
         """(header summary, index details) — also what the page shows when it loads."""
         info = self.service.info(refresh=refresh)
         roots = self.service.roots() if info.images else []
         return views.index_summary(info), views.index_details(info, roots)
 
-    @friendly_errors
+    @toast_errors
     def ingest(self, folder: str, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
         progress(0, desc="Loading the model…")
 
@@ -166,11 +211,12 @@ class Handlers:
 
         rep = self.service.ingest(folder, report)
         rows = views.failures(rep)
-        summary, details = self.index_state(refresh=False)
+        summary, details = self._index_state(refresh=False)
         return views.report(rep), gr.update(value=rows, visible=bool(rows)), summary, details
 
+    @toast_errors
     def page_load(self) -> tuple[str, str, str]:
         """Header, index panel, and the search tab's greeting (or how to fill an empty index)."""
-        summary, details = self.index_state(refresh=False)
+        summary, details = self._index_state(refresh=False)
         info = self.service.info()
         return summary, details, WELCOME if info.images else views.empty_index(info.location)

@@ -54,6 +54,7 @@ def launch(index: Index, host: str = DEFAULT_HOST, port: int | None = DEFAULT_PO
     """
     credentials = parse_auth(auth) if isinstance(auth, str) or auth is None else auth
     exposure = check_exposure(host, credentials, insecure_public)  # refuse before seconds of imports
+    from ui import rest
     from ui.app import CSS, THEME, build_app
 
     thumbnails = Thumbnails(thumbnail_dir, max_pixels=index.settings.max_pixels)
@@ -69,10 +70,11 @@ def launch(index: Index, host: str = DEFAULT_HOST, port: int | None = DEFAULT_PO
         allowed_paths=allowed, max_file_size=max_upload_bytes, show_error=True, quiet=True, ssr_mode=False,
         footer_links=["api"], theme=THEME, css=CSS, share=False, mcp_server=False,
     )
+    rest.mount(app.server_app, service, credentials)
     running = RunningUI(app, url)
     if not quiet:
-        print(f"multimodal UI on {url}  ({'login required' if credentials else 'no login'}; Ctrl-C to stop)",
-              flush=True)
+        print(f"multimodal UI on {url}  ({'login required' if credentials else 'no login'}; Ctrl-C to stop)\n"
+              f"REST API: {url.rstrip('/')}{rest.PREFIX}/docs", flush=True)
     if block:
         try:
             app.block_thread()

@@ -170,6 +170,13 @@ class SearchService:
     def grid_thumbnails(self, hits: Sequence[Hit]) -> list[Path]:
         return self.thumbnails.many([_source(h) for h in hits], GRID_SIZE)
 
+    def reference_thumbnails(self, ids: Sequence[str]) -> list[tuple[str, Path]]:
+        """(file name, grid thumbnail) of indexed images by id: what a result list is relative to."""
+        records = [r for r in self.index.store.get(list(ids)) if r.metadata.get("path")]
+        sources = [Source(str(r.metadata["path"]), str(r.metadata.get("hash") or "") or None) for r in records]
+        thumbs = self.thumbnails.many(sources, GRID_SIZE)
+        return [(Path(src.path).name, thumb) for src, thumb in zip(sources, thumbs, strict=True)]
+
     def preview(self, hit: Hit) -> Path:
         return self.thumbnails.get(_source(hit), PREVIEW_SIZE)
 

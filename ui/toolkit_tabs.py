@@ -227,7 +227,7 @@ def add_toolkit_tabs(index: Index, *, searcher: Callable[[], Searcher] | None = 
     with gr.Tab("Map", id="map"):
         with gr.Row():
             queries = gr.Textbox(label="Queries to place (one per line)", lines=2, scale=3)
-            colour_by = gr.Radio(list(COLOUR_BY), value="folder", label="Colour by", scale=2)
+            colour_by = gr.Radio(list(COLOUR_BY), value="auto", label="Colour by", scale=2)
             sample = gr.Slider(10, 5000, value=UI_MAP_SAMPLE, step=10, label="Images", scale=2)
             with_thumbs = gr.Checkbox(value=True, label="Thumbnails on hover", scale=1)
         draw = gr.Button("Draw the map", variant="primary")

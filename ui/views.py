@@ -8,6 +8,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from multimodal.ingest import IngestReport
 from multimodal.match import WEAK
@@ -23,9 +24,9 @@ def md(text: object) -> str:
 
 
 def label(hit: Hit) -> str:
-    """The line under a thumbnail: score, file name and (first) caption."""
+    """The label on a thumbnail: score and file name, then the (first) caption on its own line."""
     text = f"{hit.score:.3f} · {Path(hit.path).name}"
-    return f"{text} — {hit.caption}" if hit.caption else text
+    return f"{text}\n{hit.caption}" if hit.caption else text
 
 
 def gallery(hits: Sequence[Hit], thumbnails: Sequence[Path]) -> list[tuple[str, str]]:
@@ -42,6 +43,20 @@ def status(what: str, hits: Sequence[Hit], seconds: float) -> str:
     return line
 
 
+def reference(items: Sequence[tuple[str, Path]], more: int = 0) -> str:
+    """What the results are relative to: "Like green.png" with its thumbnail (or several, for likes)."""
+    if not items:
+        return ""
+    images = "".join(f"<img src='{file_url(thumb)}' alt='{html.escape(name, quote=True)}'>" for name, thumb in items)
+    names = ", ".join(f"<b>{html.escape(name)}</b>" for name, _ in items) + (f" and {more} more" if more else "")
+    return f"<div class='mm-ref'>{images}<span>Like {names}</span></div>\n\n"
+
+
+def file_url(path: Path | str) -> str:
+    """A URL for a file the server may serve (thumbnails, indexed images), relative to the page."""
+    return "gradio_api/file=" + quote(str(path))
+
+
 def empty_index(location: str) -> str:
     return (f"### This index is empty\nAdd a folder in the **Index** tab, or run `{INGEST_HINT}` "
             f"(index at `{location}`), then search here.")
@@ -49,7 +64,8 @@ def empty_index(location: str) -> str:
 
 def hit_details(hit: Hit) -> str:
     meta = hit.metadata
-    lines = [f"**{md(Path(hit.path).name)}** · similarity **{hit.score:.3f}**", "", f"`{hit.path}`"]
+    lines = [f"**{md(Path(hit.path).name)}** · similarity **{hit.score:.3f}**", "", f"`{hit.path}`", "",
+             f"<a href='{file_url(hit.path)}' target='_blank' rel='noopener' class='mm-open'>Open the original ↗</a>"]
     facts = []
     if meta.get("width") and meta.get("height"):
         facts.append(f"{meta['width']}×{meta['height']}")
@@ -141,6 +157,14 @@ def hit_dict(hit: Hit) -> dict[str, Any]:
                             "match": hit.match, "kind": hit.kind, "caption": hit.caption}
     data.update({k: meta[k] for k in ("width", "height", "format", "date") if k in meta})
     return data
+
+
+def info_dict(info: IndexInfo) -> dict[str, Any]:
+    """The index's facts as the APIs return them."""
+    return {"images": info.images, "captions": info.captions, "location": info.location,
+            "collection": info.collection, "model": info.model.label() if info.model else None,
+            "dim": info.dim, "last_ingest": info.last_ingest, "note": info.note,
+            "random_weights": info.random_weights}
 
 
 def _count(n: int, noun: str) -> str:

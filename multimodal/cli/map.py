@@ -26,7 +26,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--method", choices=METHODS, default="pca", help="pca (default) or umap (needs umap-learn)")
     p.add_argument("--sample", type=int, default=DEFAULT_SAMPLE, metavar="N",
                    help=f"at most N images on the map (default {DEFAULT_SAMPLE})")
-    p.add_argument("--colour-by", choices=COLOUR_BY, default="folder", help="initial colouring (default folder)")
+    p.add_argument("--colour-by", choices=COLOUR_BY, default="auto",
+                   help="initial colouring (default auto: tags if the index was tagged, else clusters of the space)")
     p.add_argument("--no-thumbnails", action="store_true", help="leave thumbnails out (a much smaller page)")
     p.add_argument("--folder", help="only images in this folder (and below)")
     add_index_options(p)
