@@ -232,8 +232,8 @@ def register_model_configs() -> None:
     """Make the architectures in multimodal/model_configs/ known to open_clip.
 
     mm-tiny is the small model `multimodal train` trains by default; mm-demo is mm-tiny with a twice as
-    wide image tower (the demo's model); mm-vit-micro is a tiny ViT whose seeded random weights still tell images apart, for
-    plumbing tests and quick trials without weights.
+    wide image tower (the demo's model); mm-vit-micro is a tiny ViT whose seeded random weights still tell
+    images apart, for plumbing tests and quick trials without weights.
     """
     import open_clip
 
