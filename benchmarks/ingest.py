@@ -316,8 +316,6 @@ def main() -> int:
         write_section("ingest", table(saved, summary(saved), args.note))
         return 0
     if args.stage:
-        import multimodal  # noqa: F401 - before torch loads, as in the CLI: it sets OpenMP's wait policy
-
         print(json.dumps(STAGES[args.stage](args.folder)))
         return 0
     print(f"machine: {machine()}", flush=True)

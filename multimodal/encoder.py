@@ -15,12 +15,14 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlparse
 
 import numpy as np
-import torch
-from PIL import Image
+
+if TYPE_CHECKING:  # torch loads with the first model, not with this module (`--help` and `info` need no torch)
+    import torch
+    from PIL import Image
 
 from multimodal.config import check_precision
 from multimodal.errors import ConfigError, WeightsUnavailableError
@@ -80,6 +82,8 @@ class ClipEncoder:
 
     def __init__(self, spec: ModelSpec, model: Any, preprocess: Any, tokenizer: Any, device: torch.device,
                  precision: str = "fp32"):
+        import torch
+
         self.spec = spec
         self.device = device
         self.precision = precision  # what runs on `device` (load_encoder resolves and checks it): fp32, bf16, fp16
@@ -114,6 +118,8 @@ class ClipEncoder:
         threads cost 116-124 CPU-ms per image against 105-108 for one. Single-threaded parts meet once per
         batch instead. Torch's thread count is process-wide, so it is restored on exit.
         """
+        import torch
+
         threads = torch.get_num_threads()
         if self.device.type != "cpu" or threads < 2 or self._split is not None:
             yield
@@ -137,8 +143,13 @@ class ClipEncoder:
             return self._encode_images(batch)
         return np.concatenate([f.result() for f in futures])
 
-    @torch.inference_mode()  # thread-local: entered again in each thread that encodes a part
     def _encode_images(self, batch: torch.Tensor) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():  # thread-local: entered again in each thread that encodes a part
+            return self._encode_image_batch(batch)
+
+    def _encode_image_batch(self, batch: torch.Tensor) -> np.ndarray:
         if self.device.type == "cuda" and not batch.is_pinned():
             # Page-locked memory lets the copy run as one DMA (torch caches these buffers across batches).
             batch = batch.pin_memory()
@@ -147,15 +158,19 @@ class ClipEncoder:
             features = self.model.encode_image(batch)
         return _normalise(features)
 
-    @torch.inference_mode()
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
-        tokens = self.tokenizer(list(texts)).to(self.device)
-        with self._amp():
-            features = self.model.encode_text(tokens)
-        return _normalise(features)
+        import torch
+
+        with torch.inference_mode():
+            tokens = self.tokenizer(list(texts)).to(self.device)
+            with self._amp():
+                features = self.model.encode_text(tokens)
+            return _normalise(features)
 
     def _amp(self) -> contextlib.AbstractContextManager[Any]:
         if self._autocast is not None:
+            import torch
+
             return torch.autocast("cuda", dtype=self._autocast)
         return contextlib.nullcontext()
 
@@ -172,6 +187,7 @@ def load_encoder(model: str, pretrained: str | None, device: str = "auto", seed:
         ConfigError: unknown architecture, device or precision.
     """
     import open_clip
+    import torch
 
     register_model_configs()
     spec = ModelSpec.parse(model, pretrained)
@@ -192,6 +208,8 @@ def load_encoder(model: str, pretrained: str | None, device: str = "auto", seed:
 
 
 def resolve_device(device: str) -> torch.device:
+    import torch
+
     if device in ("", "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -218,6 +236,8 @@ def _effective_precision(precision: str, device: torch.device) -> str:
 
 def cpu_has_bf16() -> bool:
     """Whether this CPU computes in bfloat16 natively (AVX512-BF16 or AMX) rather than emulating it."""
+    import torch
+
     get = getattr(torch.cpu, "get_capabilities", None)
     caps = get() if get is not None else {}
     return bool(caps.get("avx512_bf16") or caps.get("amx_bf16"))
@@ -332,6 +352,8 @@ def _quiet_open_clip() -> Iterator[None]:
 
 
 def _embed_dim(model: Any) -> int:
+    import torch
+
     proj = getattr(model, "text_projection", None)
     if isinstance(proj, torch.Tensor):
         return proj.shape[1]

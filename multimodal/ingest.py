@@ -15,10 +15,9 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from multimodal.captions import Captions
 from multimodal.compression import ensure_codec
@@ -29,6 +28,9 @@ from multimodal.images import LoadedImage, file_digest, load_image, walk_images
 from multimodal.locking import ingest_lock
 from multimodal.pipeline import DECODE_NICE, bulk_encoding, default_workers, ordered_map
 from multimodal.store import CAPTION, IMAGE, Record, Store
+
+if TYPE_CHECKING:  # torch loads with the model, not with this module
+    import torch
 
 ProgressFn = Callable[[int, int], None]  # (files done, files to process)
 
@@ -280,6 +282,8 @@ class _Run:
         to_encode = [n for n in range(len(batch)) if n not in reuse]
         encoded: dict[int, np.ndarray] = {}
         if to_encode:
+            import torch
+
             tensors = [self._tensor(batch[n]) for n in to_encode]
             encoded = dict(zip(to_encode, self.encoder.encode_images(torch.stack(tensors)), strict=True))
             self.report.encoded += len(to_encode)

@@ -45,15 +45,16 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    index = Index.open(settings_from(args))
     filters = Filters(folder=args.folder, format=args.format, tag=args.tag,
                       date_from=_date(args.since, "--since"), date_to=_date(args.until, "--until", end=True))
     options = {"target": args.target, "threshold": args.threshold, "filters": filters}
+    terms = None if args.like or args.dislike else _terms(args)  # usage errors before the index or model opens
+    index = Index.open(settings_from(args))
     index.store.collection  # noqa: B018 - an empty index says how to fill it before a model loads
-    if args.like or args.dislike:
+    if terms is None:
         hits = index.searcher.recommend(args.like, args.dislike, k=args.k, **options)
     else:
-        hits = index.searcher.search(_terms(args), args.k, **options)
+        hits = index.searcher.search(terms, args.k, **options)
     if args.json:
         print_json([_hit_dict(h) for h in hits])
     else:

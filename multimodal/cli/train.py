@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from multimodal.cli.common import print_json
-from multimodal.evaluate import RetrievalScores
-from multimodal.train import EpochReport, StepInfo, TrainConfig, train
+
+if TYPE_CHECKING:  # multimodal.train loads torch: only when a run starts (`train --help` stays fast)
+    from multimodal.evaluate import RetrievalScores
+    from multimodal.train import EpochReport, StepInfo, TrainConfig
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -60,6 +62,8 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    from multimodal.train import TrainConfig
+
     return TrainConfig(
         data=Path(args.data).expanduser(), out=Path(args.out).expanduser(), model=args.model,
         pretrained=args.pretrained, config=Path(args.config).expanduser() if args.config else None,
@@ -71,6 +75,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    from multimodal.train import train
+
     config = config_from_args(args)
     bars = _Bars(disabled=args.quiet)
     try:
