@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from multimodal.cli.common import print_json
+from multimodal.cli.common import print_json, progress_bar
 
 if TYPE_CHECKING:  # multimodal.train loads torch: only when a run starts (`train --help` stays fast)
     from multimodal.evaluate import RetrievalScores
@@ -134,9 +134,7 @@ class _Bars:
     def _bar_for(self, desc: str, total: int, unit: str) -> None:
         if self.disabled or self.bar is not None:
             return
-        from tqdm import tqdm
-
-        self.bar = tqdm(total=total, desc=desc, unit=unit, leave=False, dynamic_ncols=True, file=sys.stderr)
+        self.bar = progress_bar(total, desc, unit, leave=False)  # in a log: a line every few seconds
 
     def _close_bar(self) -> None:
         if self.bar is not None:
