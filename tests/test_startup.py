@@ -76,3 +76,23 @@ def test_the_command_table_matches_each_command_modules_own_help() -> None:
     subparsers = next(a for a in parser._actions if a.dest == "command")
     own = {action.dest: action.help for action in subparsers._choices_actions}
     assert own == COMMANDS
+
+
+def test_info_reads_the_index_without_loading_a_model(tmp_path: Path, photo_folder: Path) -> None:
+    from multimodal.config import Settings
+    from multimodal.index import Index
+    from tests.fixtures.fake_encoder import FakeEncoder
+
+    Index.open(Settings.resolve(index_dir=tmp_path / "index"), encoder=FakeEncoder()).ingest(photo_folder)
+    proc = _python(f"""
+        import contextlib, io, sys
+        from multimodal.cli.main import main
+        with contextlib.redirect_stdout(io.StringIO()) as out:
+            code = main(["info"])
+        print(code, [m for m in ("torch", "open_clip", "gradio") if m in sys.modules], "chromadb" in sys.modules)
+        print(out.getvalue())
+    """, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    first, rest = proc.stdout.split("\n", 1)
+    assert first == "0 [] True"  # Chroma read the index; no model, no torch
+    assert "images:      6" in rest
