@@ -139,6 +139,17 @@ class ProgressBar:
             self.bar.close()
 
 
+def prepare_text_queries(index: Any, quiet: bool = False) -> None:
+    """After a command that loaded the model: export its text tower once, so later text searches skip torch
+    (multimodal/text_tower.py; needs the `onnx` extra). Silent when there is nothing to do."""
+    def note() -> None:
+        if not quiet:
+            print("preparing fast text search for this model (once: the text tower in ONNX Runtime)...",
+                  file=sys.stderr, flush=True)
+
+    index.export_text_tower(on_start=note)
+
+
 def print_json(data: Any) -> None:
     json.dump(data, sys.stdout, indent=None, default=str)
     sys.stdout.write("\n")

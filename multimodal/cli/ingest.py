@@ -11,6 +11,7 @@ from multimodal.cli.common import (
     add_hnsw_options,
     add_index_options,
     add_model_options,
+    prepare_text_queries,
     print_json,
     settings_from,
 )
@@ -53,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         tip = bf16_tip(settings.precision, index.encoder, report.seconds)
         if tip:
             print(tip, file=sys.stderr)
+    prepare_text_queries(index, quiet=args.quiet or args.json)
     return 0
 
 

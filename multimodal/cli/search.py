@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from multimodal.cli.common import add_index_options, add_model_options, print_json, settings_from
+from multimodal.cli.common import (
+    add_index_options,
+    add_model_options,
+    prepare_text_queries,
+    print_json,
+    settings_from,
+)
 from multimodal.errors import ConfigError
 from multimodal.index import Index
 from multimodal.search import Filters, Term, parse_date
@@ -60,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         for hit in hits:
             print(hit.path)
+    prepare_text_queries(index, quiet=args.json)  # once, if this search had to load the model for its text
     return 0
 
 
