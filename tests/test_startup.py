@@ -84,7 +84,7 @@ def test_info_reads_the_index_without_loading_a_model(tmp_path: Path, photo_fold
     from tests.fixtures.fake_encoder import FakeEncoder
 
     Index.open(Settings.resolve(index_dir=tmp_path / "index"), encoder=FakeEncoder()).ingest(photo_folder)
-    proc = _python(f"""
+    proc = _python("""
         import contextlib, io, sys
         from multimodal.cli.main import main
         with contextlib.redirect_stdout(io.StringIO()) as out:
