@@ -14,7 +14,7 @@ from multimodal.errors import ConfigError
 DEFAULT_MODEL = "ViT-B-32"
 DEFAULT_PRETRAINED = "laion2b_s34b_b79k"
 DEFAULT_COLLECTION = "multimodal"
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # auto: fp16 on CUDA, float32 on a CPU (see encoder.load_encoder)
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # auto: fp16 on CUDA, bf16 on a CPU that passes its check (encoder.py)
 _COLLECTION_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]")
 
 

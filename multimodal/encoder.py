@@ -30,6 +30,7 @@ from multimodal.errors import ConfigError, WeightsUnavailableError
 RANDOM_WEIGHTS = "none"
 RANDOM_SEED = 0  # every process that asks for random weights gets these same weights
 MODEL_CONFIG_DIR = Path(__file__).parent / "model_configs"  # architectures this project ships
+AUTO_BF16 = "bf16 if it agrees"  # `auto` on a CPU with native bfloat16: bf16 once the self-check passes
 
 _FIXES = (
     "fixes: (1) run once with network access so the weights land in the Hugging Face cache, "
@@ -87,6 +88,7 @@ class ClipEncoder:
         self.spec = spec
         self.device = device
         self.precision = precision  # what runs on `device` (load_encoder resolves and checks it): fp32, bf16, fp16
+        self.precision_note: str | None = None  # one line when `--precision auto` fell back (for the CLI to show)
         # CUDA runs the float32 weights under autocast; a CPU runs bf16 weights (its autocast casts every weight
         # on every call, which measured slower than float32 here).
         self._autocast: torch.dtype | None = None
@@ -179,8 +181,10 @@ def load_encoder(model: str, pretrained: str | None, device: str = "auto", seed:
                  precision: str = "auto") -> ClipEncoder:
     """Build an open_clip model for `model` + `pretrained` on `device` (`seed`: random weights' seed).
 
-    `precision`: auto (fp16 autocast on CUDA, float32 on a CPU), fp32, fp16 (CUDA only) or bf16 (CUDA, or
-    a CPU with native bfloat16 such as AVX512-BF16 or AMX: about 2x faster there, cosine >= 0.999 of float32).
+    `precision`: auto (fp16 autocast on CUDA; on a CPU with native bfloat16, such as AVX512-BF16 or AMX,
+    bf16 once a one-time self-check per model passes (multimodal/precision_check.py), else float32), fp32,
+    fp16 (CUDA only) or bf16 (CUDA, or a CPU with native bfloat16: about 2x faster there, cosine >= 0.999
+    of float32). The encoder's `precision` says which one runs.
 
     Raises:
         WeightsUnavailableError: the weights are neither on disk nor downloadable; one line names the fixes.
@@ -204,7 +208,18 @@ def load_encoder(model: str, pretrained: str | None, device: str = "auto", seed:
         raise WeightsUnavailableError(f"cannot load weights for {spec.label()}: {_short(e)}; {_FIXES}") from e
     clip = clip.to(torch_device).eval()
     tokenizer = open_clip.get_tokenizer(kwargs["model_name"])
-    return ClipEncoder(spec, clip, preprocess, tokenizer, torch_device, precision)
+    note = None
+    if precision == AUTO_BF16:
+        from multimodal.precision_check import bf16_agrees
+
+        agrees, cosine = bf16_agrees(spec, clip, tokenizer)
+        precision = "bf16" if agrees else "fp32"
+        if not agrees:
+            note = (f"bfloat16 self-check failed for {spec.label()} (cosine {cosine:.5f} to float32); "
+                    "using float32")
+    encoder = ClipEncoder(spec, clip, preprocess, tokenizer, torch_device, precision)
+    encoder.precision_note = note
+    return encoder
 
 
 def resolve_device(device: str) -> torch.device:
@@ -231,7 +246,9 @@ def _effective_precision(precision: str, device: torch.device) -> str:
     if precision == "bf16" and not cpu_has_bf16():
         raise ConfigError("--precision bf16 needs a CPU with native bfloat16 (AVX512-BF16 or AMX), which this one "
                           "lacks (it would run slower than float32); use --precision fp32")
-    return "fp32" if precision == "auto" else precision
+    if precision == "auto":
+        return AUTO_BF16 if cpu_has_bf16() else "fp32"
+    return precision
 
 
 def cpu_has_bf16() -> bool:

@@ -150,6 +150,7 @@ class _Run:
         self.shard, self.report, self.progress = shard, report, progress
         self.captions = Captions.load(root)
         self.scope = str(root if root.is_dir() else root.parent)
+        self._precision = str(getattr(encoder, "precision", "fp32"))
 
     def execute(self) -> None:
         stored = self._stored_images()
@@ -321,6 +322,7 @@ class _Run:
             "height": img.height,
             "format": img.format,
             "hash": item.digest,
+            "precision": self._precision,  # what made the vector: fp32, bf16 or fp16 (see encoder.load_encoder)
             "taken": img.taken,
             "date": img.taken if img.taken is not None else float(st.st_mtime),
             "caption": captions[0] if captions else None,
@@ -376,5 +378,5 @@ def _stored_image(meta: dict[str, Any]) -> LoadedImage:
 
 
 def _caption_metadata(image_meta: dict[str, Any], img_id: str, n: int) -> dict[str, Any]:
-    keep = ("path", "name", "folder", "folders", "root", "format", "date", "taken", "width", "height")
+    keep = ("path", "name", "folder", "folders", "root", "format", "date", "taken", "width", "height", "precision")
     return {"kind": CAPTION, "image_id": img_id, "caption_index": n, **{k: image_meta[k] for k in keep}}

@@ -45,10 +45,11 @@ def available() -> bool:
 
 def tower_folder(spec: ModelSpec, root: Path | None = None) -> Path:
     """Where `spec`'s exported text tower lives: one folder per model and weights file."""
-    return (root or default_data_dir() / "text-towers") / _key(spec)
+    return (root or default_data_dir() / "text-towers") / model_key(spec)
 
 
-def _key(spec: ModelSpec) -> str:
+def model_key(spec: ModelSpec) -> str:
+    """A name for `spec` as it is now: its weights files (size, time), open_clip's and torch's versions."""
     parts = [spec.model, spec.pretrained, str(_FORMAT), _version("open_clip_torch"), _version("torch")]
     for path in _weight_files(spec):
         stat = path.stat()

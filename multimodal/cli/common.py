@@ -31,9 +31,10 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--pretrained", metavar="WEIGHTS", help="open_clip tag (default laion2b_s34b_b79k), "
                        "a checkpoint file, or 'none' (random weights: tests and benchmarks only)")
     group.add_argument("--device", metavar="DEV", help="cpu, cuda, cuda:N or auto (default)")
-    group.add_argument("--precision", choices=PRECISIONS, help="auto (default: fp16 on CUDA, float32 on a CPU), "
-                       "fp32, bf16 (about 2x faster on a CPU with AVX512-BF16 or AMX; cosine >= 0.999 of float32) "
-                       "or fp16 (CUDA); env MULTIMODAL_PRECISION")
+    group.add_argument("--precision", choices=PRECISIONS, help="auto (default: fp16 on CUDA; bf16 on a CPU "
+                       "with AVX512-BF16 or AMX once a one-time self-check per model passes, else float32), fp32, "
+                       "bf16 (about 2x faster on such a CPU; cosine >= 0.999 of float32) or fp16 (CUDA); "
+                       "env MULTIMODAL_PRECISION")
 
 
 def add_hnsw_options(parser: argparse.ArgumentParser) -> None:

@@ -19,10 +19,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    info = Store.open(settings_from(args)).info()
+    store = Store.open(settings_from(args))
+    info = store.info()
+    precisions = store.precisions()  # which precision made the vectors (see --precision)
     if args.json:
         data = asdict(info)
         data["model"] = asdict(info.model) if info.model else None
+        data["precisions"] = precisions
         print_json(data)
         return 0
     when = dt.datetime.fromtimestamp(info.last_ingest).isoformat(timespec="seconds") if info.last_ingest else "never"
@@ -31,5 +34,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"captions:    {info.captions}")
     print(f"model:       {info.model.label() if info.model else '(none yet: run `multimodal ingest FOLDER`)'}")
     print(f"dimensions:  {info.dim or '-'}")
+    print(f"precision:   {', '.join(f'{k} ({v} images)' for k, v in precisions.items()) or '-'}")
     print(f"last ingest: {when}")
     return 0

@@ -54,6 +54,9 @@ def run(args: argparse.Namespace) -> int:
         tip = bf16_tip(settings.precision, index.encoder, report.seconds)
         if tip:
             print(tip, file=sys.stderr)
+    note = getattr(index.encoder, "precision_note", None)  # `--precision auto` fell back to float32
+    if note:
+        print(note, file=sys.stderr)
     prepare_text_queries(index, quiet=args.quiet or args.json)
     return 0
 
@@ -64,6 +67,8 @@ TIP_MIN_SECONDS = 60.0  # a run this long is where a faster mode is worth a line
 def bf16_tip(asked: str, encoder: Any, seconds: float) -> str | None:
     """A hint after a long float32 ingest on a CPU that could run --precision bf16 (when no precision was asked)."""
     if asked != "auto" or seconds < TIP_MIN_SECONDS or getattr(encoder, "precision", None) != "fp32":
+        return None
+    if getattr(encoder, "precision_note", None):  # auto tried bf16 and its self-check failed: no tip
         return None
     if getattr(getattr(encoder, "device", None), "type", None) != "cpu" or not cpu_has_bf16():
         return None
