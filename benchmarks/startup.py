@@ -1,18 +1,20 @@
 """Cold start of the CLI, as a user at a shell meets it: each command in a fresh process.
 
-    python benchmarks/startup.py [--repeats 5] [--write]
+    python benchmarks/startup.py [--repeats 5] [--no-readme]
 
 Builds (once, cached) a 3-image index with ViT-B-32 whose weights come from a checkpoint file on disk
-(seeded random weights saved first, so the real loading path runs), then times `--help`, `search --help`,
+(seeded random weights saved first, so the real loading path runs; the ingest also exports the text tower
+to ONNX, as a user's ingest does when the `onnx` extra is installed), then times `--help`, `search --help`,
 a usage error, `info` and a cold text `search`, each as the median of `--repeats` rounds, and as a ratio to
 `python -c "import torch"` timed in the same rounds (rounds interleave the commands, so a load change on a
-shared machine hits them all alike). `--write` puts the table into benchmarks/README.md.
+shared machine hits them all alike). The table goes into benchmarks/README.md unless `--no-readme`.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -37,17 +39,19 @@ def prepare(folder: Path) -> tuple[Path, Path]:
         model = open_clip.create_model(MODEL, pretrained=None)
         torch.save(model.state_dict(), checkpoint.with_suffix(".tmp"))
         checkpoint.with_suffix(".tmp").rename(checkpoint)
-    if not (index / "COMPLETE").exists():
+    if not (index / "COMPLETE-2").exists():  # 2: built by an ingest that also exports the text tower
+        shutil.rmtree(index, ignore_errors=True)
         photos.mkdir(exist_ok=True)
         for i, colour in enumerate(["red", "green", "blue"]):
             Image.new("RGB", (320, 240), colour).save(photos / f"{i}-{colour}.jpg")
         run_cli(["ingest", str(photos), "-q", "--model", MODEL, "--pretrained", str(checkpoint)], index, check=True)
-        (index / "COMPLETE").touch()
+        (index / "COMPLETE-2").touch()
     return checkpoint, index
 
 
 def run_cli(args: list[str], index: Path, check: bool = False) -> float:
-    env = {**ENV, "MULTIMODAL_INDEX_DIR": str(index)}
+    # The per-user data folder (text towers, precision checks) lives beside the index, not in the user's own.
+    env = {**ENV, "MULTIMODAL_INDEX_DIR": str(index), "XDG_DATA_HOME": str(index.parent / "data")}
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "multimodal", *args], capture_output=True, text=True, env=env,
                           cwd=REPO)
@@ -99,7 +103,7 @@ def table(times: dict[str, list[float]], load_before: str, load_after: str) -> s
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--write", action="store_true", help="write the table into benchmarks/README.md")
+    p.add_argument("--no-readme", action="store_true", help="leave benchmarks/README.md alone")
     args = p.parse_args()
     _, index = prepare(cache_dir() / "startup")
     load_before = machine()
@@ -107,7 +111,7 @@ def main() -> int:
     load_after = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     text = table(times, load_before, load_after)
     print(text)
-    if args.write:
+    if not args.no_readme:
         write_section("startup", text)
     return 0
 

@@ -121,6 +121,10 @@ def export_text_tower(encoder: ClipEncoder, root: Path | None = None,
         return None
     if on_start is not None:
         on_start()
+    if encoder.precision != "fp32" or encoder.device.type != "cpu":  # its weights were cast: take the originals
+        from multimodal.encoder import load_encoder
+
+        encoder = load_encoder(encoder.spec.model, encoder.spec.pretrained or None, "cpu", precision="fp32")
     folder.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".export-", dir=folder.parent))
     try:
@@ -154,7 +158,7 @@ def _export(encoder: ClipEncoder, work: Path) -> float:
     import onnxruntime as ort
     import torch
 
-    model = copy.deepcopy(encoder.model).float().cpu().eval()  # float32 whatever the encoder runs in
+    model = copy.deepcopy(encoder.model).eval()  # float32 on the CPU (export_text_tower sees to it)
     tokens = encoder.tokenizer(list(PROBE_TEXTS))
 
     class TextTower(torch.nn.Module):

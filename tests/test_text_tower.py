@@ -67,7 +67,7 @@ def test_an_exported_tower_matches_torch_and_one_that_disagrees_is_refused(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from multimodal.encoder import load_encoder
 
-    encoder = load_encoder("mm-vit-micro", "none", "cpu")
+    encoder = load_encoder("mm-vit-micro", "none", "cpu", precision="fp32")
     folder = text_tower.export_text_tower(encoder, tmp_path / "ok")
     assert folder is not None and json.loads((folder / "tower.json").read_text())["cosine"] >= text_tower.MIN_COSINE
     tower = text_tower.load_tower(encoder.spec, tmp_path / "ok")
@@ -98,7 +98,7 @@ def test_a_cli_text_search_after_ingest_runs_without_torch_and_finds_what_torch_
     fast = cli("search", "a red square", "--json")
     imported = {line.rsplit("|", 1)[-1].strip() for line in fast.stderr.splitlines() if line.startswith("import ")}
     assert "onnxruntime" in imported and not {"torch", "open_clip"} & imported
-    slow = cli("search", "a red square", "--json", MULTIMODAL_TEXT_TOWER="0")
+    slow = cli("search", "a red square", "--json", "--precision", "fp32", MULTIMODAL_TEXT_TOWER="0")  # torch
     assert "torch" in slow.stderr
     ours, theirs = json.loads(fast.stdout), json.loads(slow.stdout)
     assert [h["id"] for h in ours] == [h["id"] for h in theirs]
