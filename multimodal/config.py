@@ -8,7 +8,6 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from multimodal.compression import check_name
 from multimodal.errors import ConfigError
 
 DEFAULT_MODEL = "ViT-B-32"
@@ -84,6 +83,8 @@ class Settings:
         if self.retry_seconds < 0:
             raise ConfigError(f"--retry-seconds must be 0 (no retry) or more, got {self.retry_seconds}")
         if self.compress is not None:
+            from multimodal.compression import check_name  # NumPy loads only when a codec is named
+
             check_name(self.compress)
         check_precision(self.precision)
         if self.chroma_url and not self.chroma_url.startswith(("http://", "https://")):

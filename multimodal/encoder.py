@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlparse
 
-import numpy as np
-
-if TYPE_CHECKING:  # torch loads with the first model, not with this module (`--help` and `info` need no torch)
+if TYPE_CHECKING:  # torch (and NumPy) load with the first model, not with this module (`--help` needs neither)
+    import numpy as np
     import torch
     from PIL import Image
 
@@ -143,6 +142,8 @@ class ClipEncoder:
             futures = [split.submit(self._encode_images, part) for part in batch.tensor_split(min(parts, len(batch)))]
         except RuntimeError:  # bulk mode ended in another thread meanwhile (pool shut down)
             return self._encode_images(batch)
+        import numpy as np
+
         return np.concatenate([f.result() for f in futures])
 
     def _encode_images(self, batch: torch.Tensor) -> np.ndarray:
@@ -382,6 +383,8 @@ def _embed_dim(model: Any) -> int:
 def _normalise(features: torch.Tensor) -> np.ndarray:
     features = features.float()
     features = features / features.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    import numpy as np
+
     return features.cpu().numpy().astype(np.float32, copy=False)
 
 

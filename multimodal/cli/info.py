@@ -8,7 +8,6 @@ from dataclasses import asdict
 from typing import Any
 
 from multimodal.cli.common import add_index_options, print_json, settings_from
-from multimodal.store import Store
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -19,6 +18,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from multimodal.store import Store  # loads in run(): `info --help` imports none of the library
+
     store = Store.open(settings_from(args))
     info = store.info()
     precisions = store.precisions()  # which precision made the vectors (see --precision)

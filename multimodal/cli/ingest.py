@@ -16,8 +16,6 @@ from multimodal.cli.common import (
     settings_from,
 )
 from multimodal.encoder import cpu_has_bf16
-from multimodal.index import Index
-from multimodal.ingest import Shard
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -39,6 +37,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from multimodal.index import Index  # loads in run(): `ingest --help` imports none of the library
+    from multimodal.ingest import Shard
+
     settings = settings_from(args, batch_size=args.batch_size, workers=args.workers, compress=args.compress)
     shard = Shard.parse(args.shard) if args.shard else None
     index = Index.open(settings)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from multimodal.cli.common import (
     add_index_options,
@@ -13,9 +13,10 @@ from multimodal.cli.common import (
     settings_from,
 )
 from multimodal.errors import ConfigError
-from multimodal.index import Index
-from multimodal.search import Filters, Term, parse_date
-from multimodal.store import Hit
+
+if TYPE_CHECKING:  # the library loads in run(): `search --help` imports none of it
+    from multimodal.search import Term
+    from multimodal.store import Hit
 
 _JSON_FIELDS = ("width", "height", "format", "date", "folder", "size")
 
@@ -51,6 +52,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from multimodal.index import Index
+    from multimodal.search import Filters
+
     filters = Filters(folder=args.folder, format=args.format, tag=args.tag,
                       date_from=_date(args.since, "--since"), date_to=_date(args.until, "--until", end=True))
     options = {"target": args.target, "threshold": args.threshold, "filters": filters}
@@ -71,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _terms(args: argparse.Namespace) -> list[Term]:
+    from multimodal.search import Term
+
     terms = [Term("text", args.text)] if args.text else []
     terms += [Term("image", p) for p in args.image]
     terms += [Term("text", t, -1.0) for t in args.negative]
@@ -83,6 +89,8 @@ def _terms(args: argparse.Namespace) -> list[Term]:
 
 
 def _parse_term(text: str) -> Term:
+    from multimodal.search import Term
+
     try:
         weight, kind, value = text.split(":", 2)
         parsed = Term(kind, value, float(weight))  # type: ignore[arg-type]
@@ -94,6 +102,8 @@ def _parse_term(text: str) -> Term:
 
 
 def _date(text: str | None, flag: str, end: bool = False) -> float | None:
+    from multimodal.search import parse_date
+
     return parse_date(text, flag, end_of_day=end) if text else None
 
 
