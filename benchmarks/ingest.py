@@ -152,6 +152,7 @@ def stage_onnx(folder: Path) -> dict[str, Any]:
     path = cache_dir() / f"{MODEL}-{WEIGHTS}-image-tower.onnx"
     if not path.exists():
         tower = _image_tower(encoder.model).eval()
+        torch.backends.mha.set_fastpath_enabled(False)  # the fused attention kernel has no ONNX export
         with torch.no_grad():
             torch.onnx.export(tower, (torch.from_numpy(pixels[:2]),), str(path.with_suffix(".tmp")), dynamo=False,
                               opset_version=17, input_names=["pixels"], output_names=["features"],

@@ -169,12 +169,17 @@ def _export(encoder: ClipEncoder, work: Path) -> float:
         def forward(self, ids: torch.Tensor) -> torch.Tensor:
             return self.clip.encode_text(ids)
 
-    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(TextTower(), (tokens,), str(work / "raw.onnx"), dynamo=False, opset_version=17,
-                          input_names=["tokens"], output_names=["features"],
-                          dynamic_axes={"tokens": {0: "batch"}, "features": {0: "batch"}})
-        expected = model.encode_text(tokens).numpy()
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)  # the fused attention kernel has no ONNX export
+    try:
+        with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(TextTower(), (tokens,), str(work / "raw.onnx"), dynamo=False, opset_version=17,
+                              input_names=["tokens"], output_names=["features"],
+                              dynamic_axes={"tokens": {0: "batch"}, "features": {0: "batch"}})
+            expected = model.encode_text(tokens).numpy()
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED  # portable across CPUs
     options.optimized_model_filepath = str(work / "text.onnx")
