@@ -134,3 +134,17 @@ def test_a_precision_the_device_cannot_run_is_a_config_error(monkeypatch: pytest
     monkeypatch.setattr(encoder_module, "cpu_has_bf16", lambda: False)
     with pytest.raises(ConfigError, match=r"lacks .*use --precision fp32"):
         load_encoder("mm-tiny", "none", "cpu", precision="bf16")
+
+
+def test_a_checkpoint_loads_into_an_uninitialised_model_with_the_same_weights(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    random = load_encoder("mm-vit-micro", "none", "cpu", precision="fp32", seed=3)
+    checkpoint = tmp_path / "micro.pt"
+    torch.save(random.model.state_dict(), checkpoint)
+    init = torch.nn.init.normal_
+    fast = load_encoder("mm-vit-micro", str(checkpoint), "cpu", precision="fp32")  # init skipped: seed 0 unused
+    assert torch.nn.init.normal_ is init  # restored afterwards
+    expected = random.model.state_dict()
+    assert all(torch.equal(value, expected[name]) for name, value in fast.model.state_dict().items())
+    texts = ["a red circle"]
+    assert np.array_equal(fast.encode_texts(texts), random.encode_texts(texts))
