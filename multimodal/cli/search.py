@@ -52,13 +52,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    terms = None if args.like or args.dislike else _terms(args)  # usage errors before the index or model opens
     from multimodal.index import Index
     from multimodal.search import Filters
 
     filters = Filters(folder=args.folder, format=args.format, tag=args.tag,
                       date_from=_date(args.since, "--since"), date_to=_date(args.until, "--until", end=True))
     options = {"target": args.target, "threshold": args.threshold, "filters": filters}
-    terms = None if args.like or args.dislike else _terms(args)  # usage errors before the index or model opens
     index = Index.open(settings_from(args))
     index.store.collection  # noqa: B018 - an empty index says how to fill it before a model loads
     if terms is None:
@@ -74,7 +74,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+_NO_QUERY = "give a text query, --image PATH, --id ID, --like ID or a positive --term"
+
+
 def _terms(args: argparse.Namespace) -> list[Term]:
+    if not (args.text or args.image or args.id or args.term):  # said before any library module loads
+        raise ConfigError(_NO_QUERY)
     from multimodal.search import Term
 
     terms = [Term("text", args.text)] if args.text else []
@@ -84,7 +89,7 @@ def _terms(args: argparse.Namespace) -> list[Term]:
     terms += [Term("id", i) for i in args.id]
     terms += [_parse_term(t) for t in args.term]
     if not [t for t in terms if t.weight > 0]:
-        raise ConfigError("give a text query, --image PATH, --id ID, --like ID or a positive --term")
+        raise ConfigError(_NO_QUERY)
     return terms
 
 
