@@ -22,6 +22,10 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # `python benchmarks/x.py` puts benchmarks/, not the repo, on sys.path
     sys.path.insert(0, str(REPO))
 
+from multimodal.openmp import passive_wait_policy  # noqa: E402 - needs the repository on sys.path
+
+passive_wait_policy()  # as the CLI does: before any benchmark loads torch
+
 PHOTO_SIZE = (4032, 3024)  # a 12-MP phone photo, landscape
 README = Path(__file__).resolve().parent / "README.md"
 

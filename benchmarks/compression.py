@@ -37,7 +37,7 @@ K = 10
 
 def encode_set(model: str, per_combination: int, work: Path) -> tuple[Any, np.ndarray, list[list[str]], np.ndarray]:
     name, _, weights = model.partition(":") if not model.startswith(("local-dir:", "hf-hub:")) else (model, "", "")
-    encoder = load_encoder(name, weights or None, "auto")
+    encoder = load_encoder(name, weights or None, "auto", precision="fp32")  # as measured before auto meant bf16
     generate(work / "data", split="all", per_combination=per_combination, captions="varied")
     data = load_captioned(work / "data")
     images, kept, _ = encode_images(encoder, data.paths, batch_size=32)

@@ -81,7 +81,7 @@ def main() -> int:
     assets = prepare(root=args.demo_root or cache_dir() / "demo")
     model = args.model or f"local-dir:{assets.model}"
     start = time.perf_counter()
-    encoder = load_encoder(model, None, "cpu")
+    encoder = load_encoder(model, None, "cpu", precision="fp32")  # as measured before auto meant bf16
     step, tried = tune_step(encoder, assets.data.short)
     report = evaluate_folder(assets.data.gallery, encoder)
     tuned = evaluate_folder(assets.data.gallery, encoder, analogy_weights=Weights(1.0, step, step))

@@ -6,21 +6,31 @@ text, by image, or both.
     index.ingest("~/Pictures")
     for hit in index.search("a dog on a beach", k=5):
         print(hit.score, hit.path)
+
+Importing the package loads neither torch nor Chroma: they load with the first model or index. On a machine
+with few busy cores, call `multimodal.openmp.passive_wait_policy()` (or set OMP_WAIT_POLICY=PASSIVE) before
+the first model loads; the CLI and the UI do.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-import os as _os
-
-# The encoder's OpenMP threads sleep, rather than spin, while they wait for work. With few cores and
-# other work competing for them (our decoding threads, other programs), spinning burns the time that
-# work needs: on 2 busy cores a ViT-B-32 text query took 0.8-1.4 s spinning, 0.12-0.25 s passive.
-# libgomp reads this once, when torch loads, so it is set before the first torch import; a user's value wins.
-_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-from multimodal.index import Index, open_index
-from multimodal.search import Filters, Term
+if TYPE_CHECKING:
+    from multimodal.index import Index, open_index
+    from multimodal.search import Filters, Term
 
 __all__ = ["Filters", "Index", "Term", "open_index"]
+
+_LAZY = {"Index": "multimodal.index", "open_index": "multimodal.index", "Filters": "multimodal.search",
+         "Term": "multimodal.search"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'multimodal' has no attribute {name!r}")

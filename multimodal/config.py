@@ -8,13 +8,12 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from multimodal.compression import check_name
 from multimodal.errors import ConfigError
 
 DEFAULT_MODEL = "ViT-B-32"
 DEFAULT_PRETRAINED = "laion2b_s34b_b79k"
 DEFAULT_COLLECTION = "multimodal"
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # auto: fp16 on CUDA, float32 on a CPU (see encoder.load_encoder)
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # auto: fp16 on CUDA, bf16 on a CPU that passes its check (encoder.py)
 _COLLECTION_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]")
 
 
@@ -84,6 +83,8 @@ class Settings:
         if self.retry_seconds < 0:
             raise ConfigError(f"--retry-seconds must be 0 (no retry) or more, got {self.retry_seconds}")
         if self.compress is not None:
+            from multimodal.compression import check_name  # NumPy loads only when a codec is named
+
             check_name(self.compress)
         check_precision(self.precision)
         if self.chroma_url and not self.chroma_url.startswith(("http://", "https://")):

@@ -15,12 +15,13 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlparse
 
-import numpy as np
-import torch
-from PIL import Image
+if TYPE_CHECKING:  # torch (and NumPy) load with the first model, not with this module (`--help` needs neither)
+    import numpy as np
+    import torch
+    from PIL import Image
 
 from multimodal.config import check_precision
 from multimodal.errors import ConfigError, WeightsUnavailableError
@@ -28,6 +29,7 @@ from multimodal.errors import ConfigError, WeightsUnavailableError
 RANDOM_WEIGHTS = "none"
 RANDOM_SEED = 0  # every process that asks for random weights gets these same weights
 MODEL_CONFIG_DIR = Path(__file__).parent / "model_configs"  # architectures this project ships
+AUTO_BF16 = "bf16 if it agrees"  # `auto` on a CPU with native bfloat16: bf16 once the self-check passes
 
 DEFAULT_CHECKPOINT = ("laion/CLIP-ViT-B-32-laion2B-s34B-b79K", "open_clip_model.safetensors")  # laion2b_s34b_b79k
 _FIXES = (
@@ -85,9 +87,12 @@ class ClipEncoder:
 
     def __init__(self, spec: ModelSpec, model: Any, preprocess: Any, tokenizer: Any, device: torch.device,
                  precision: str = "fp32"):
+        import torch
+
         self.spec = spec
         self.device = device
         self.precision = precision  # what runs on `device` (load_encoder resolves and checks it): fp32, bf16, fp16
+        self.precision_note: str | None = None  # one line when `--precision auto` fell back (for the CLI to show)
         # CUDA runs the float32 weights under autocast; a CPU runs bf16 weights (its autocast casts every weight
         # on every call, which measured slower than float32 here).
         self._autocast: torch.dtype | None = None
@@ -119,6 +124,8 @@ class ClipEncoder:
         threads cost 116-124 CPU-ms per image against 105-108 for one. Single-threaded parts meet once per
         batch instead. Torch's thread count is process-wide, so it is restored on exit.
         """
+        import torch
+
         threads = torch.get_num_threads()
         if self.device.type != "cpu" or threads < 2 or self._split is not None:
             yield
@@ -140,10 +147,17 @@ class ClipEncoder:
             futures = [split.submit(self._encode_images, part) for part in batch.tensor_split(min(parts, len(batch)))]
         except RuntimeError:  # bulk mode ended in another thread meanwhile (pool shut down)
             return self._encode_images(batch)
+        import numpy as np
+
         return np.concatenate([f.result() for f in futures])
 
-    @torch.inference_mode()  # thread-local: entered again in each thread that encodes a part
     def _encode_images(self, batch: torch.Tensor) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():  # thread-local: entered again in each thread that encodes a part
+            return self._encode_image_batch(batch)
+
+    def _encode_image_batch(self, batch: torch.Tensor) -> np.ndarray:
         if self.device.type == "cuda" and not batch.is_pinned():
             # Page-locked memory lets the copy run as one DMA (torch caches these buffers across batches).
             batch = batch.pin_memory()
@@ -152,15 +166,19 @@ class ClipEncoder:
             features = self.model.encode_image(batch)
         return _normalise(features)
 
-    @torch.inference_mode()
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
-        tokens = self.tokenizer(list(texts)).to(self.device)
-        with self._amp():
-            features = self.model.encode_text(tokens)
-        return _normalise(features)
+        import torch
+
+        with torch.inference_mode():
+            tokens = self.tokenizer(list(texts)).to(self.device)
+            with self._amp():
+                features = self.model.encode_text(tokens)
+            return _normalise(features)
 
     def _amp(self) -> contextlib.AbstractContextManager[Any]:
         if self._autocast is not None:
+            import torch
+
             return torch.autocast("cuda", dtype=self._autocast)
         return contextlib.nullcontext()
 
@@ -169,22 +187,26 @@ def load_encoder(model: str, pretrained: str | None, device: str = "auto", seed:
                  precision: str = "auto") -> ClipEncoder:
     """Build an open_clip model for `model` + `pretrained` on `device` (`seed`: random weights' seed).
 
-    `precision`: auto (fp16 autocast on CUDA, float32 on a CPU), fp32, fp16 (CUDA only) or bf16 (CUDA, or
-    a CPU with native bfloat16 such as AVX512-BF16 or AMX: about 2x faster there, cosine >= 0.999 of float32).
+    `precision`: auto (fp16 autocast on CUDA; on a CPU with native bfloat16, such as AVX512-BF16 or AMX,
+    bf16 once a one-time self-check per model passes (multimodal/precision_check.py), else float32), fp32,
+    fp16 (CUDA only) or bf16 (CUDA, or a CPU with native bfloat16: about 2x faster there, cosine >= 0.999
+    of float32). The encoder's `precision` says which one runs.
 
     Raises:
         WeightsUnavailableError: the weights are neither on disk nor downloadable; one line names the fixes.
         ConfigError: unknown architecture, device or precision.
     """
     import open_clip
+    import torch
 
     register_model_configs()
     spec = ModelSpec.parse(model, pretrained)
     torch_device = resolve_device(device)
     precision = _effective_precision(precision, torch_device)  # refused before seconds are spent on a model
     kwargs = _weights_kwargs(spec, open_clip)
+    from_file = bool(kwargs.get("pretrained")) and Path(str(kwargs.get("pretrained"))).is_file()
     try:
-        with _quiet_open_clip(), torch.random.fork_rng(devices=[]):
+        with _quiet_open_clip(), torch.random.fork_rng(devices=[]), _no_random_init(from_file):
             torch.manual_seed(seed)
             clip, _, preprocess = open_clip.create_model_and_transforms(**kwargs)
     except (FileNotFoundError, OSError, RuntimeError) as e:
@@ -193,10 +215,23 @@ def load_encoder(model: str, pretrained: str | None, device: str = "auto", seed:
         raise WeightsUnavailableError(f"cannot load weights for {spec.label()}: {_short(e)}; {_FIXES}") from e
     clip = clip.to(torch_device).eval()
     tokenizer = open_clip.get_tokenizer(kwargs["model_name"])
-    return ClipEncoder(spec, clip, preprocess, tokenizer, torch_device, precision)
+    note = None
+    if precision == AUTO_BF16:
+        from multimodal.precision_check import bf16_agrees
+
+        agrees, cosine = bf16_agrees(spec, clip, tokenizer)
+        precision = "bf16" if agrees else "fp32"
+        if not agrees:
+            note = (f"bfloat16 self-check failed for {spec.label()} (cosine {cosine:.5f} to float32); "
+                    "using float32")
+    encoder = ClipEncoder(spec, clip, preprocess, tokenizer, torch_device, precision)
+    encoder.precision_note = note
+    return encoder
 
 
 def resolve_device(device: str) -> torch.device:
+    import torch
+
     if device in ("", "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -218,11 +253,15 @@ def _effective_precision(precision: str, device: torch.device) -> str:
     if precision == "bf16" and not cpu_has_bf16():
         raise ConfigError("--precision bf16 needs a CPU with native bfloat16 (AVX512-BF16 or AMX), which this one "
                           "lacks (it would run slower than float32); use --precision fp32")
-    return "fp32" if precision == "auto" else precision
+    if precision == "auto":
+        return AUTO_BF16 if cpu_has_bf16() else "fp32"
+    return precision
 
 
 def cpu_has_bf16() -> bool:
     """Whether this CPU computes in bfloat16 natively (AVX512-BF16 or AMX) rather than emulating it."""
+    import torch
+
     get = getattr(torch.cpu, "get_capabilities", None)
     caps = get() if get is not None else {}
     return bool(caps.get("avx512_bf16") or caps.get("amx_bf16"))
@@ -325,6 +364,37 @@ def _require_hub(spec: ModelSpec) -> None:
         ) from e
 
 
+_INIT_FUNCTIONS = ("uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_", "orthogonal_",
+                   "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_")
+
+
+@contextlib.contextmanager
+def _no_random_init(active: bool) -> Iterator[None]:
+    """Skip torch.nn.init's random initialisation while a model whose every weight a checkpoint file is about
+    to overwrite is built (open_clip loads full checkpoints with strict=True, so none can stay unset): ViT-B-32's
+    build and load took 3.0 s instead of 5.1 s here (medians of 3, identical weights). Buffers a model computes itself
+    are unaffected."""
+    if not active:
+        yield
+        return
+    import torch
+
+    # nn.MultiheadAttention imported its init functions by name: patch them where it looks them up too.
+    modules = (torch.nn.init, torch.nn.modules.activation)
+    saved = [(m, name, getattr(m, name)) for m in modules for name in _INIT_FUNCTIONS if hasattr(m, name)]
+    for module, name, _ in saved:
+        setattr(module, name, _keep)
+    try:
+        yield
+    finally:
+        for module, name, function in saved:
+            setattr(module, name, function)
+
+
+def _keep(tensor: Any, *_: Any, **__: Any) -> Any:
+    return tensor
+
+
 @contextlib.contextmanager
 def _quiet_open_clip() -> Iterator[None]:
     """open_clip warns through the root logger ("initialized randomly"); we report that ourselves."""
@@ -338,6 +408,8 @@ def _quiet_open_clip() -> Iterator[None]:
 
 
 def _embed_dim(model: Any) -> int:
+    import torch
+
     proj = getattr(model, "text_projection", None)
     if isinstance(proj, torch.Tensor):
         return proj.shape[1]
@@ -349,6 +421,8 @@ def _embed_dim(model: Any) -> int:
 def _normalise(features: torch.Tensor) -> np.ndarray:
     features = features.float()
     features = features / features.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    import numpy as np
+
     return features.cpu().numpy().astype(np.float32, copy=False)
 
 

@@ -13,10 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from multimodal.analogies import (
     ATTRIBUTES,
@@ -39,6 +38,9 @@ from multimodal.store import CAPTION, IMAGE, Store
 
 DEFAULT_TEMPLATES = ("a photo of a {label}",)
 ProgressFn = Callable[[int, int], None]
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,8 @@ def encode_images(encoder: Encoder, paths: Sequence[Path], *, batch_size: int = 
             return encoder.preprocess(load_image(path, max_pixels=max_pixels, min_side=encoder.image_size).image)
         except ImageLoadError as e:
             return e
+
+    import torch  # with the first batch: importing this module needs no torch (`multimodal eval --help`)
 
     vectors, kept, failed, batch = [], [], [], []
     stream = ordered_map(prepare, list(paths), workers=workers or default_workers(), in_flight=max(64, 2 * batch_size))

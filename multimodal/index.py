@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from multimodal.errors import ModelMismatchError, NotFoundError
 from multimodal.ingest import IngestReport, ProgressFn, Shard, ingest_folder
 from multimodal.search import ImageLike, Searcher, Term
 from multimodal.store import Hit, IndexInfo, Store
+from multimodal.text_tower import QueryEncoder, load_tower
 
 
 def resolve_model(settings: Settings, stored: ModelSpec | None) -> ModelSpec:
@@ -70,8 +72,29 @@ class Index:
     @property
     def searcher(self) -> Searcher:
         if self._searcher is None:
-            self._searcher = Searcher(self.store, self.encoder, self.settings)
+            self._searcher = Searcher(self.store, self._query_encoder(), self.settings)
         return self._searcher
+
+    def _query_encoder(self) -> Encoder:
+        """The loaded model; before it is loaded, the model's exported text tower (text queries in ONNX Runtime,
+        no torch) when there is one, which loads the model only for an image term; else the model."""
+        stored = self.store.model_spec() if self._encoder is None else None
+        if stored is not None:
+            spec = resolve_model(self.settings, stored)
+            tower = load_tower(spec)
+            if tower is not None and tower.dim == self.store.dim():
+                return QueryEncoder(spec, tower, lambda: self.encoder)
+        return self.encoder
+
+    def export_text_tower(self, on_start: Callable[[], None] | None = None) -> Path | None:
+        """Export the loaded model's text tower for fast text queries (see multimodal.text_tower); its folder,
+        or None when there is nothing to do (no model loaded, ONNX missing, a tokenizer it cannot run)."""
+        from multimodal.encoder import ClipEncoder
+        from multimodal.text_tower import available, export_text_tower
+
+        if not isinstance(self._encoder, ClipEncoder) or not available():
+            return None
+        return export_text_tower(self._encoder, on_start=on_start)
 
     def ingest(self, folder: str | Path, *, shard: Shard | None = None,
                progress: ProgressFn | None = None) -> IngestReport:

@@ -15,10 +15,9 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from multimodal.captions import Captions
 from multimodal.compression import ensure_codec
@@ -30,6 +29,9 @@ from multimodal.locking import ingest_lock
 from multimodal.perceptual import PHASH_KEY, fingerprint
 from multimodal.pipeline import DECODE_NICE, bulk_encoding, default_workers, ordered_map
 from multimodal.store import CAPTION, IMAGE, Record, Store
+
+if TYPE_CHECKING:  # torch loads with the model, not with this module
+    import torch
 
 ProgressFn = Callable[[int, int], None]  # (files done, files to process)
 
@@ -156,6 +158,7 @@ class _Run:
         self.shard, self.report, self.progress = shard, report, progress
         self.captions = Captions.load(root)
         self.scope = str(root if root.is_dir() else root.parent)
+        self._precision = str(getattr(encoder, "precision", "fp32"))
 
     def execute(self) -> None:
         stored = self._stored_images()
@@ -289,6 +292,8 @@ class _Run:
         to_encode = [n for n in range(len(batch)) if n not in reuse]
         encoded: dict[int, np.ndarray] = {}
         if to_encode:
+            import torch
+
             tensors = [self._tensor(batch[n]) for n in to_encode]
             encoded = dict(zip(to_encode, self.encoder.encode_images(torch.stack(tensors)), strict=True))
             self.report.encoded += len(to_encode)
@@ -327,6 +332,7 @@ class _Run:
             "format": img.format,
             "hash": item.digest,
             PHASH_KEY: item.phash,
+            "precision": self._precision,  # what made the vector: fp32, bf16 or fp16 (see encoder.load_encoder)
             "taken": img.taken,
             "date": img.taken if img.taken is not None else float(st.st_mtime),
             "caption": captions[0] if captions else None,
@@ -382,5 +388,5 @@ def _stored_image(meta: dict[str, Any]) -> LoadedImage:
 
 
 def _caption_metadata(image_meta: dict[str, Any], img_id: str, n: int) -> dict[str, Any]:
-    keep = ("path", "name", "folder", "folders", "root", "format", "date", "taken", "width", "height")
+    keep = ("path", "name", "folder", "folders", "root", "format", "date", "taken", "width", "height", "precision")
     return {"kind": CAPTION, "image_id": img_id, "caption_index": n, **{k: image_meta[k] for k in keep}}

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import torch
 from PIL import Image
 
 from multimodal.config import Settings
@@ -244,7 +243,7 @@ class Searcher:
                 raise NotFoundError(f"query image {path} does not exist")
             image = load_image(path, max_pixels=self.settings.max_pixels, min_side=self.encoder.image_size).image
         tensor = self.encoder.preprocess(image.convert("RGB"))
-        return self.encoder.encode_images(torch.stack([tensor]))[0]
+        return self.encoder.encode_images(tensor.unsqueeze(0))[0]
 
     def _stored_if_unchanged(self, path: Path) -> np.ndarray | None:
         try:

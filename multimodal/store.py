@@ -210,6 +210,22 @@ class Store:
             if len(page["ids"]) < _PAGE:
                 return found
 
+    def precisions(self) -> dict[str, int]:
+        """How many image vectors each precision made (fp32, bf16, fp16; "unrecorded": from before it was)."""
+        counts: dict[str, int] = {}
+        left = self.count(IMAGE)
+        for precision in ("fp32", "bf16", "fp16"):
+            n = 0
+            while left and n % _PAGE == 0:
+                page = len(self._call(self._collection.get, include=[], limit=_PAGE, offset=n,
+                                      where={"$and": [{"kind": IMAGE}, {"precision": precision}]})["ids"])
+                n += page
+                if page < _PAGE:
+                    break
+            counts[precision], left = n, left - n
+        counts["unrecorded"] = left
+        return {k: v for k, v in counts.items() if v}
+
     # -- writing ---------------------------------------------------------------------------
     def upsert(self, records: Sequence[Record]) -> None:
         """Write records (each with an embedding), split below the client's max batch size."""

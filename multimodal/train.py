@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from multimodal import vocabulary
-from multimodal.encoder import ClipEncoder, load_encoder
+from multimodal.encoder import ClipEncoder, load_encoder, resolve_device
 from multimodal.errors import ConfigError, NotFoundError
 from multimodal.evaluate import KS, RetrievalScores, encode_texts, retrieval_scores
 from multimodal.model_folder import WEIGHTS_FILE, architecture, atomic_write, model_cfg, save_model
@@ -142,7 +142,10 @@ def train(config: TrainConfig, *, on_step: StepFn | None = None, on_epoch: Epoch
         raise NotFoundError(f"training data folder {config.data} does not exist")
     torch.manual_seed(config.seed)
     model_name, arch = architecture(config.config)
-    encoder = load_encoder(model_name or config.model, config.pretrained or "none", config.device, seed=config.seed)
+    # Training updates float32 weights: `auto` would cast a CPU model to bf16 (CUDA keeps fp16 autocast for encodes).
+    precision = "auto" if resolve_device(config.device).type == "cuda" else "fp32"
+    encoder = load_encoder(model_name or config.model, config.pretrained or "none", config.device, seed=config.seed,
+                           precision=precision)
     arch = arch or model_cfg(encoder.spec)
     pairs = Pairs.load(config.data, encoder.image_size, workers=config.workers, progress=on_load)
     train_set, val_set = pairs.split(config.val_fraction, config.seed)

@@ -125,7 +125,8 @@ def test_bf16_on_a_cpu_agrees_with_float32_and_runs_bf16_weights() -> None:
 
 
 def test_a_precision_the_device_cannot_run_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert load_encoder("mm-tiny", "none", "cpu").precision == "fp32"  # auto on a CPU
+    auto = load_encoder("mm-tiny", "none", "cpu").precision  # bf16 where the CPU has it and the self-check passes
+    assert auto == ("bf16" if encoder_module.cpu_has_bf16() else "fp32")
     with pytest.raises(ConfigError, match="for CUDA GPUs; on a CPU use bf16"):
         load_encoder("mm-tiny", "none", "cpu", precision="fp16")
     with pytest.raises(ConfigError, match="must be one of auto, fp32, bf16, fp16"):
@@ -144,3 +145,17 @@ def test_the_offline_hint_names_the_file_open_clip_loads_for_the_default_tag() -
     cfg = open_clip.get_pretrained_cfg(DEFAULT_MODEL, DEFAULT_PRETRAINED)
     assert cfg["hf_hub"].rstrip("/") == DEFAULT_CHECKPOINT[0]
     assert DEFAULT_CHECKPOINT[1] == "open_clip_model.safetensors"  # the first name open_clip (and we) look for
+
+
+def test_a_checkpoint_loads_into_an_uninitialised_model_with_the_same_weights(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    random = load_encoder("mm-vit-micro", "none", "cpu", precision="fp32", seed=3)
+    checkpoint = tmp_path / "micro.pt"
+    torch.save(random.model.state_dict(), checkpoint)
+    init = torch.nn.init.normal_
+    fast = load_encoder("mm-vit-micro", str(checkpoint), "cpu", precision="fp32")  # init skipped: seed 0 unused
+    assert torch.nn.init.normal_ is init  # restored afterwards
+    expected = random.model.state_dict()
+    assert all(torch.equal(value, expected[name]) for name, value in fast.model.state_dict().items())
+    texts = ["a red circle"]
+    assert np.array_equal(fast.encode_texts(texts), random.encode_texts(texts))

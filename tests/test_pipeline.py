@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 import threading
@@ -145,15 +144,15 @@ def test_ingest_decodes_on_lowered_priority_threads(index, photo_folder: Path,
     assert calls == [DECODE_NICE]
 
 
-def test_importing_the_package_makes_openmp_threads_wait_passively_unless_the_user_chose(
+def test_entry_points_make_openmp_threads_wait_passively_unless_the_user_chose(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    import multimodal
+    from multimodal.openmp import passive_wait_policy
 
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
-    importlib.reload(multimodal)
+    passive_wait_policy()
     assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
-    importlib.reload(multimodal)
+    passive_wait_policy()
     assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
 
 

@@ -54,7 +54,10 @@ def launch(index: Index, host: str = DEFAULT_HOST, port: int | None = DEFAULT_PO
     """
     credentials = parse_auth(auth) if isinstance(auth, str) or auth is None else auth
     exposure = check_exposure(host, credentials, insecure_public)  # refuse before seconds of imports
+    from multimodal.openmp import passive_wait_policy
     from ui import rest
+
+    passive_wait_policy()  # before the model (and torch) loads, unless the program chose a policy
     from ui.app import CSS, THEME, build_app
 
     thumbnails = Thumbnails(thumbnail_dir, max_pixels=index.settings.max_pixels)

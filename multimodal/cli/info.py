@@ -8,7 +8,6 @@ from dataclasses import asdict
 from typing import Any
 
 from multimodal.cli.common import add_index_options, print_json, settings_from
-from multimodal.store import Store
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -19,10 +18,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    info = Store.open(settings_from(args)).info()
+    from multimodal.store import Store  # loads in run(): `info --help` imports none of the library
+
+    store = Store.open(settings_from(args))
+    info = store.info()
+    precisions = store.precisions()  # which precision made the vectors (see --precision)
     if args.json:
         data = asdict(info)
         data["model"] = asdict(info.model) if info.model else None
+        data["precisions"] = precisions
         print_json(data)
         return 0
     when = dt.datetime.fromtimestamp(info.last_ingest).isoformat(timespec="seconds") if info.last_ingest else "never"
@@ -33,5 +37,6 @@ def run(args: argparse.Namespace) -> int:
     if info.note:
         print(f"             {info.note}")
     print(f"dimensions:  {info.dim or '-'}")
+    print(f"precision:   {', '.join(f'{k} ({v} images)' for k, v in precisions.items()) or '-'}")
     print(f"last ingest: {when}")
     return 0

@@ -13,14 +13,13 @@ from multimodal.cli.common import (
     add_hnsw_options,
     add_index_options,
     add_model_options,
+    prepare_text_queries,
     print_json,
     say_model_note,
     settings_from,
 )
 from multimodal.config import Settings
 from multimodal.encoder import cpu_has_bf16
-from multimodal.index import Index
-from multimodal.ingest import Shard
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -42,6 +41,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from multimodal.index import Index  # loads in run(): `ingest --help` imports none of the library
+    from multimodal.ingest import Shard
+
     settings = settings_from(args, batch_size=args.batch_size, workers=args.workers, compress=args.compress)
     shard = Shard.parse(args.shard) if args.shard else None
     new_folder = _new_index_folder(settings)
@@ -63,6 +65,10 @@ def run(args: argparse.Namespace) -> int:
         tip = bf16_tip(settings.precision, index.encoder, report.seconds)
         if tip:
             print(tip, file=sys.stderr)
+    note = getattr(index.encoder, "precision_note", None)  # `--precision auto` fell back to float32
+    if note:
+        print(note, file=sys.stderr)
+    prepare_text_queries(index, quiet=args.quiet or args.json)
     return 0
 
 
@@ -90,6 +96,8 @@ TIP_MIN_SECONDS = 60.0  # a run this long is where a faster mode is worth a line
 def bf16_tip(asked: str, encoder: Any, seconds: float) -> str | None:
     """A hint after a long float32 ingest on a CPU that could run --precision bf16 (when no precision was asked)."""
     if asked != "auto" or seconds < TIP_MIN_SECONDS or getattr(encoder, "precision", None) != "fp32":
+        return None
+    if getattr(encoder, "precision_note", None):  # auto tried bf16 and its self-check failed: no tip
         return None
     if getattr(getattr(encoder, "device", None), "type", None) != "cpu" or not cpu_has_bf16():
         return None

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from multimodal.cli.common import add_index_options, add_model_options, print_json, say_model_note, settings_from
+from multimodal.cli.common import (
+    add_index_options,
+    add_model_options,
+    prepare_text_queries,
+    print_json,
+    say_model_note,
+    settings_from,
+)
 from multimodal.errors import ConfigError
-from multimodal.index import Index
-from multimodal.match import WEAK
-from multimodal.search import Filters, Term, parse_date
-from multimodal.store import Hit
+
+if TYPE_CHECKING:  # the library loads in run(): `search --help` imports none of it
+    from multimodal.index import Index
+    from multimodal.search import Term
+    from multimodal.store import Hit
 
 _JSON_FIELDS = ("width", "height", "format", "date", "folder", "size")
 
@@ -47,25 +55,31 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    index = Index.open(settings_from(args))
+    terms = None if args.like or args.dislike else _terms(args)  # usage errors before the index or model opens
+    from multimodal.index import Index
+    from multimodal.search import Filters
+
     filters = Filters(folder=args.folder, format=args.format, tag=args.tag,
                       date_from=_date(args.since, "--since"), date_to=_date(args.until, "--until", end=True))
     options = {"target": args.target, "threshold": args.threshold, "filters": filters}
+    index = Index.open(settings_from(args))
     index.store.collection  # noqa: B018 - an empty index says how to fill it before a model loads
     say_model_note(index.store.model_note())
-    terms: list[Term] = []
-    if args.like or args.dislike:
+    if terms is None:
         hits = index.searcher.recommend(args.like, args.dislike, k=args.k, **options)
     else:
-        terms = _terms(args)
         hits = index.searcher.search(terms, args.k, **options)
+    from multimodal.match import WEAK
+
     if hits and hits[0].match == WEAK:
-        print(f"no strong match for {_describe(args)}{_why(index, terms, hits)}; nearest results:", file=sys.stderr)
+        print(f"no strong match for {_describe(args)}{_why(index, terms or [], hits)}; nearest results:",
+              file=sys.stderr)
     if args.json:
         print_json([_hit_dict(h) for h in hits])
     else:
         for hit in hits:
             print(hit.path)
+    prepare_text_queries(index, quiet=args.json)  # once, if this search had to load the model for its text
     return 0
 
 
@@ -82,7 +96,14 @@ def _why(index: Index, terms: list[Term], hits: list[Hit]) -> str:
     return f" ({verdict.reason})" if verdict.reason else ""
 
 
+_NO_QUERY = "give a text query, --image PATH, --id ID, --like ID or a positive --term"
+
+
 def _terms(args: argparse.Namespace) -> list[Term]:
+    if not (args.text or args.image or args.id or args.term):  # said before any library module loads
+        raise ConfigError(_NO_QUERY)
+    from multimodal.search import Term
+
     terms = [Term("text", args.text)] if args.text else []
     terms += [Term("image", p) for p in args.image]
     terms += [Term("text", t, -1.0) for t in args.negative]
@@ -90,11 +111,13 @@ def _terms(args: argparse.Namespace) -> list[Term]:
     terms += [Term("id", i) for i in args.id]
     terms += [_parse_term(t) for t in args.term]
     if not [t for t in terms if t.weight > 0]:
-        raise ConfigError("give a text query, --image PATH, --id ID, --like ID or a positive --term")
+        raise ConfigError(_NO_QUERY)
     return terms
 
 
 def _parse_term(text: str) -> Term:
+    from multimodal.search import Term
+
     try:
         weight, kind, value = text.split(":", 2)
         parsed = Term(kind, value, float(weight))  # type: ignore[arg-type]
@@ -106,6 +129,8 @@ def _parse_term(text: str) -> Term:
 
 
 def _date(text: str | None, flag: str, end: bool = False) -> float | None:
+    from multimodal.search import parse_date
+
     return parse_date(text, flag, end_of_day=end) if text else None
 
 

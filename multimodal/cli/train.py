@@ -8,11 +8,13 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from multimodal.cli.common import print_json
-from multimodal.evaluate import RetrievalScores
-from multimodal.train import EpochReport, StepInfo, TrainConfig, train
+from multimodal.cli.common import print_json, progress_bar
+
+if TYPE_CHECKING:  # multimodal.train loads torch: only when a run starts (`train --help` stays fast)
+    from multimodal.evaluate import RetrievalScores
+    from multimodal.train import EpochReport, StepInfo, TrainConfig
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -64,6 +66,8 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    from multimodal.train import TrainConfig
+
     return TrainConfig(
         data=Path(args.data).expanduser(), out=Path(args.out).expanduser(), model=args.model,
         pretrained=args.pretrained, config=Path(args.config).expanduser() if args.config else None,
@@ -75,6 +79,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    from multimodal.train import train
+
     config = config_from_args(args)
     bars = _Bars(disabled=args.quiet)
     try:
@@ -151,9 +157,7 @@ class _Bars:
     def _bar_for(self, desc: str, total: int, unit: str) -> None:
         if self.disabled or self.bar is not None:
             return
-        from tqdm import tqdm
-
-        self.bar = tqdm(total=total, desc=desc, unit=unit, leave=False, dynamic_ncols=True, file=sys.stderr)
+        self.bar = progress_bar(total, desc, unit, leave=False)  # in a log: a line every few seconds
 
     def _close_bar(self) -> None:
         if self.bar is not None:
