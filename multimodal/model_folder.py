@@ -8,12 +8,13 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from multimodal.encoder import ModelSpec, register_model_configs
 from multimodal.errors import ConfigError
+
+if TYPE_CHECKING:  # torch loads with the model, not with this module (model notes import it)
+    import torch
 
 WEIGHTS_FILE = "open_clip_model.safetensors"
 CONFIG_FILE = "open_clip_config.json"

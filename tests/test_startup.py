@@ -14,8 +14,7 @@ from multimodal.cli.main import COMMANDS, build_parser
 
 HEAVY = ("torch", "open_clip", "chromadb", "gradio")
 REPO = Path(__file__).resolve().parent.parent
-# `demo` imports multimodal.demo, which imports the trainer (torch) at module level: not yet lazy.
-LIGHT_COMMANDS = [name for name in COMMANDS if name != "demo"]
+LIGHT_COMMANDS = list(COMMANDS)
 
 
 def _python(code: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:

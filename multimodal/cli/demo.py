@@ -6,11 +6,12 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from multimodal import demo
-from multimodal.cli.train import _Bars
 from multimodal.errors import MultimodalError
+
+if TYPE_CHECKING:  # the library loads in run(): `demo --help` imports none of it
+    from multimodal import demo
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -35,6 +36,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from multimodal import demo
+    from multimodal.cli.train import _Bars
+
     started = time.monotonic()
     launch = None if args.no_ui else _ui_launcher()  # a missing UI is reported before minutes of training
     root = demo.demo_root()

@@ -25,7 +25,7 @@ COMMANDS = {
     "probe": "measure how two image groups associate with two word sets (WEAT-style)",
     "train": "train or fine-tune a model on captioned images",
     "eval": "measure a model on a captioned folder (Recall@K, zero-shot) and an index's ANN recall",
-    "demo": "see it work offline: sample images, a tiny model trained here, search UI",
+    "demo": "see it work offline: sample images, a tiny model trained on them, search UI",
 }
 
 EXIT_FAILED = 1  # the run could not proceed (store unreachable, weights missing, ...)
