@@ -28,18 +28,14 @@ import numpy as np
 
 from multimodal.config import Settings
 from multimodal.encoder import ModelSpec
-from multimodal.errors import ConfigError, ImageLoadError, MultimodalError
+from multimodal.errors import ConfigError, ImageLoadError, RayClusterError
 from multimodal.images import LoadedImage, file_digest, load_image
-from multimodal.ingest import Loader, _Loaded, _stored_image, _Work
+from multimodal.ingest import _Loaded, _stored_image, _Work
 from multimodal.pipeline import DECODE_NICE, ordered_map
 
 EXTRA_HINT = "--ray needs Ray: pip install 'multimodal[ray]'"
 READY_TIMEOUT = 120.0  # seconds the pool waits for a first (or replacement) worker to load its model
 _POLL = 0.5  # seconds between checks for finished batches and for lost or recovered workers
-
-
-class RayClusterError(MultimodalError):
-    """The Ray cluster cannot be reached, or lost every worker for longer than the pool waits."""
 
 
 @dataclass(frozen=True)
@@ -166,6 +162,7 @@ class RayLoader:
         self.options, self.settings, self.spec = options, settings, spec
         self.ray = connect(options, settings.retry_seconds)
         self.workers_started = 0  # actors that loaded a model in this run (replacements included)
+        self.batches_resent = 0  # batches sent again because their worker was lost
 
     def worker_count(self) -> int:
         if self.options.workers:
@@ -184,6 +181,7 @@ class RayLoader:
                 yield from _results(batch, rows)
         finally:
             self.workers_started = max(self.workers_started, pool.started)
+            self.batches_resent += pool.resent
             pool.close()
 
     def new_actor(self, reusable_ref: Any) -> Any:
@@ -208,6 +206,7 @@ class _Pool:
         self.live: list[Any] = []
         self.inflight: dict[Any, tuple[Any, int]] = {}  # encode() ref -> (actor, batch number)
         self.started = 0
+        self.resent = 0
         self.lonely_since: float | None = None
 
     def run(self, batches: list[list[_Work]]) -> Iterator[tuple[list[_Work], list[dict[str, Any]]]]:
@@ -230,6 +229,7 @@ class _Pool:
                 except self.ray.exceptions.RayActorError:
                     self._lost(actor)
                     queue.appendleft(n)
+                    self.resent += 1
                     continue
                 left -= 1
                 yield batches[n], rows
@@ -314,6 +314,6 @@ def _first_line(e: BaseException) -> str:
     return text[0] if text else type(e).__name__
 
 
-def make_loader(options: RayOptions, settings: Settings, spec: ModelSpec) -> Loader:
+def make_loader(options: RayOptions, settings: Settings, spec: ModelSpec) -> RayLoader:
     """Join the cluster and return the loader (raises ConfigError without Ray, RayClusterError if unreachable)."""
     return RayLoader(options, settings, spec)

@@ -21,6 +21,7 @@ from multimodal.config import Settings
 from multimodal.encoder import cpu_has_bf16
 from multimodal.index import Index
 from multimodal.ingest import Shard
+from multimodal.ray_ingest import RayLoader
 from multimodal.ray_ingest import check_available as check_ray_available
 from multimodal.ray_ingest import make_loader as make_ray_loader
 from multimodal.ray_ingest import shutdown as shutdown_ray
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     new_folder = _new_index_folder(settings)
     index = Index.open(settings)
     bar = ProgressBar("ingest", disabled=args.quiet or (not sys.stderr.isatty() and args.json))
-    loader = None
+    loader: RayLoader | None = None
     try:
         if ray is not None:
             loader = make_ray_loader(ray, settings, index.encoder.spec)
@@ -69,10 +70,13 @@ def run(args: argparse.Namespace) -> int:
         if ray is not None:
             shutdown_ray()
     say_model_note(index.store.model_note())
+    if loader is not None:
+        print(f"ray: {loader.workers_started} workers, {loader.batches_resent} batches re-sent after a lost worker",
+              file=sys.stderr)
     if args.json:
         data = report.to_dict()
         if loader is not None:
-            data["ray_workers"] = getattr(loader, "workers_started", 0)
+            data["ray_workers"] = loader.workers_started
         print_json(data)
     else:
         _print_summary(report)
