@@ -35,6 +35,7 @@ from multimodal.pipeline import DECODE_NICE, ordered_map
 
 EXTRA_HINT = "--ray needs Ray: pip install 'multimodal[ray]'"
 READY_TIMEOUT = 120.0  # seconds the pool waits for a first (or replacement) worker to load its model
+START_GRACE = 30.0  # seconds the first ready worker waits for the others to load their model: an even start
 _POLL = 0.5  # seconds between checks for finished batches and for lost or recovered workers
 
 
@@ -208,6 +209,7 @@ class _Pool:
         self.started = 0
         self.resent = 0
         self.lonely_since: float | None = None
+        self.first_ready: float | None = None
 
     def run(self, batches: list[list[_Work]]) -> Iterator[tuple[list[_Work], list[dict[str, Any]]]]:
         queue = deque(range(len(batches)))
@@ -247,6 +249,7 @@ class _Pool:
             return
         self.live.append(actor)
         self.started += 1
+        self.first_ready = self.first_ready or time.monotonic()
 
     def _lost(self, actor: Any) -> None:
         """Its other in-flight batches fail too and are re-queued one by one; one replacement is started."""
@@ -270,6 +273,9 @@ class _Pool:
                                   f"{self.loader.options.gpus_per_worker:g} GPU free for one worker?)")
 
     def _dispatch(self, queue: deque[int], batches: list[list[_Work]]) -> None:
+        if self.starting and self.started < self.target and self.first_ready is not None \
+                and time.monotonic() - self.first_ready < START_GRACE:
+            return  # the first workers of the run wait a little for the others (replacements never do)
         for actor in list(self.live):
             while queue and sum(1 for a, _ in self.inflight.values() if a is actor) < 2:
                 n = queue.popleft()
