@@ -33,7 +33,7 @@ from tests.fixtures.ingest_runs import (
 )
 from tests.fixtures.ray_cluster import RayCluster
 
-PHOTOS = 16  # small: every node has one CPU on a shared 2-core box
+PHOTOS = 20  # small: every node has one CPU on a shared 2-core box
 BAD = {"broken.jpg": b"not a jpeg at all", "part1/empty.png": b""}
 BATCH = ["--batch-size", "2"]  # many small batches, so a fault lands mid-run
 _SKIP_KEYS = {"seconds", "images_per_second", "ray_workers"}
@@ -152,8 +152,8 @@ def test_killing_the_second_node_mid_run_still_completes_the_index(
     where = location(chroma_server.url, "ray-node-kill")
     run = ray_progressing(ray_cluster, str(ray_photos), *where, *TINY, *BATCH)
     try:
-        assert run.wait_for(0.3), f"the run ended before the kill: {run.stderr[-1500:]!r}"
-        ray_cluster.kill_worker_node()  # kill -9 of its raylet, its worker processes and agents
+        assert run.wait_for(0.05), f"the run ended before the kill: {run.stderr[-1500:]!r}"
+        assert ray_cluster.kill_worker_node() > 0  # kill -9 of its raylet, agents and worker processes
         code, err = run.finish()
     finally:
         if run.proc.poll() is None:
