@@ -164,6 +164,7 @@ class RayLoader:
         self.ray = connect(options, settings.retry_seconds)
         self.workers_started = 0  # actors that loaded a model in this run (replacements included)
         self.batches_resent = 0  # batches sent again because their worker was lost
+        self.start_seconds = 0.0  # from the first file sent for until the first batch went out (model loads)
 
     def worker_count(self) -> int:
         if self.options.workers:
@@ -177,12 +178,14 @@ class RayLoader:
         if not todo:
             return
         pool = _Pool(self, reusable)
+        began = time.monotonic()
         try:
             for batch, rows in pool.run(_batches(todo, self.settings.batch_size)):
                 yield from _results(batch, rows)
         finally:
             self.workers_started = max(self.workers_started, pool.started)
             self.batches_resent += pool.resent
+            self.start_seconds += round((pool.dispatched_at or time.monotonic()) - began, 3)
             pool.close()
 
     def new_actor(self, reusable_ref: Any) -> Any:
@@ -210,6 +213,7 @@ class _Pool:
         self.resent = 0
         self.lonely_since: float | None = None
         self.first_ready: float | None = None
+        self.dispatched_at: float | None = None
 
     def run(self, batches: list[list[_Work]]) -> Iterator[tuple[list[_Work], list[dict[str, Any]]]]:
         queue = deque(range(len(batches)))
@@ -281,6 +285,7 @@ class _Pool:
                 n = queue.popleft()
                 rows = [_row(k, w) for k, w in enumerate(batches[n])]
                 self.inflight[actor.encode.remote(rows)] = (actor, n)
+                self.dispatched_at = self.dispatched_at or time.monotonic()
 
     def close(self) -> None:
         for actor in self.live + list(self.starting.values()):

@@ -36,7 +36,7 @@ from tests.fixtures.ray_cluster import RayCluster
 PHOTOS = 20  # small: every node has one CPU on a shared 2-core box
 BAD = {"broken.jpg": b"not a jpeg at all", "part1/empty.png": b""}
 BATCH = ["--batch-size", "2"]  # many small batches, so a fault lands mid-run
-_SKIP_KEYS = {"seconds", "images_per_second", "ray_workers"}
+_SKIP_KEYS = {"seconds", "images_per_second", "ray_workers", "ray_start_seconds"}
 
 
 @pytest.fixture(scope="module")

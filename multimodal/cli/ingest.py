@@ -77,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         data = report.to_dict()
         if loader is not None:
             data["ray_workers"] = loader.workers_started
+            data["ray_start_seconds"] = loader.start_seconds  # of `seconds`: workers loading their model
         print_json(data)
     else:
         _print_summary(report)
