@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import threading
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -107,7 +108,11 @@ def shutdown() -> None:
 
 # -- the worker (one per actor: one model load, reused for every batch) ---------------------------------------
 class EncodeWorker:
-    """Reads, decodes and encodes batches of files on a cluster node."""
+    """Reads, decodes and encodes batches of files on a cluster node.
+
+    Runs two batches at once (`max_concurrency=2`): one decodes while the other encodes, as the plain
+    pipeline overlaps decoding with the model; a lock keeps the model to one batch at a time.
+    """
 
     def __init__(self, spec: ModelSpec, device: str, precision: str, max_pixels: int, threads: int,
                  reusable: frozenset[str]) -> None:
@@ -120,6 +125,7 @@ class EncodeWorker:
         self.encoder = load_encoder(spec.model, spec.pretrained or None, device, precision=precision)
         self.max_pixels = max_pixels
         self.reusable = reusable
+        self.model_lock = threading.Lock()
 
     def ready(self) -> str:
         return socket.gethostname() + f":{os.getpid()}"
@@ -131,7 +137,9 @@ class EncodeWorker:
                                              nice=DECODE_NICE)]
         todo = [r for r in out if "tensor" in r]
         if todo:
-            vectors = self.encoder.encode_images(torch.stack([r.pop("tensor") for r in todo]))
+            batch = torch.stack([r.pop("tensor") for r in todo])
+            with self.model_lock:
+                vectors = self.encoder.encode_images(batch)
             for r, v in zip(todo, vectors, strict=True):
                 r["vector"] = np.asarray(v, dtype=np.float32)
         return out
@@ -191,7 +199,7 @@ class RayLoader:
     def new_actor(self, reusable_ref: Any) -> Any:
         cls = self.ray.remote(EncodeWorker).options(
             num_cpus=self.options.cpus_per_worker, num_gpus=self.options.gpus_per_worker, max_restarts=0,
-            max_task_retries=0,
+            max_task_retries=0, max_concurrency=2,
         )
         threads = max(1, round(self.options.cpus_per_worker))
         device = self.settings.device if self.options.gpus_per_worker > 0 else "cpu"
