@@ -13,6 +13,14 @@ All in one run, on one machine, against one local server started here (`chroma r
   3. the store's add throughput: precomputed, clustered 512-d unit vectors, with only the record kind or
      with the ~20 metadata fields ingest stores per image, written through `Store.upsert` in batches of
      1000, into the server and into an embedded index (the project's HNSW defaults).
+
+With `--ray` it measures only `ingest --ray` against a plain ingest instead (same files, same server,
+interleaved repeats), on a real two-node Ray cluster started here (one CPU per node, as in the tests):
+plain ingest on 1 core vs `--ray` with 1 worker (one node), and plain on 2 cores vs `--ray` with 2
+workers (two nodes). images/s are steady-state (the workers' model load, `ray_start_seconds`, is taken
+out and listed apart); Ray's overhead per image = plain images/s / Ray images/s - 1 on one node.
+
+    .venv/bin/python benchmarks/scale.py --ray --n 16 --repeats 2
 """
 
 from __future__ import annotations
@@ -169,6 +177,57 @@ def ms(values: list[float], q: float) -> float:
     return percentile(values, q) * 1000 if values else float("nan")
 
 
+def ray_ingest(folder: Path, url: str, model: list[str], cluster: Any, workers: int | None, collection: str,
+               env: dict[str, str] = ENV) -> dict:
+    """One ingest into a fresh collection: plain (`workers` None) or `--ray` with `workers` Ray workers."""
+    cmd = ingest_cmd(folder, url, collection, model)
+    if workers:
+        cmd += ["--ray", cluster.address, "--ray-workers", str(workers)]
+        env = {**ENV, **cluster.env}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    report = report_of(proc)
+    steady = report["seconds"] - report.get("ray_start_seconds", 0.0)
+    return {**report, "steady_per_s": report["encoded"] / steady, "start": report.get("ray_start_seconds", 0.0)}
+
+
+def ray_main(args: argparse.Namespace, folder: Path, model: list[str]) -> None:
+    sys.path.insert(0, str(REPO))
+    from tests.fixtures.ray_cluster import RayCluster
+
+    work = Path(tempfile.mkdtemp(prefix="mmray-", dir="/tmp"))
+    server = Server(work / "server", args.port)
+    cluster = RayCluster(work)
+    started = machine()
+    one_core = {**ENV, "OMP_NUM_THREADS": "1"}
+    runs: dict[str, list[dict]] = {"plain, 1 core": [], "--ray, 1 node (1 worker)": [], "plain, 2 cores": [],
+                                   "--ray, 2 nodes (2 workers)": []}
+    try:
+        cluster.start(nodes=2)
+        for r in range(args.repeats):
+            runs["plain, 1 core"].append(
+                ray_ingest(folder, server.url, [*model, "--workers", "1"], None, None, f"b-plain1-{r}", one_core))
+            runs["--ray, 1 node (1 worker)"].append(ray_ingest(folder, server.url, model, cluster, 1, f"b-ray1-{r}"))
+            runs["plain, 2 cores"].append(ray_ingest(folder, server.url, model, None, None, f"b-plain2-{r}"))
+            runs["--ray, 2 nodes (2 workers)"].append(ray_ingest(folder, server.url, model, cluster, 2, f"b-ray2-{r}"))
+    finally:
+        cluster.stop()
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"machine: {started}; at the end: {machine()}")
+    print(f"ingest --ray vs plain ({args.n} photos, {args.model} random weights, one local `chroma run`, a local "
+          f"2-node Ray cluster of 1 CPU per node, median of {args.repeats} interleaved repeats):")
+    for name, rs in runs.items():
+        rates = [x["steady_per_s"] for x in rs]
+        starts = [x["start"] for x in rs]
+        listed = ", ".join(f"{x:.2f}" for x in rates)
+        print(f"  {name:28s} {median(rates):6.2f} images/s (runs: {listed}); workers' start {median(starts):.1f} s")
+    plain1 = median([x["steady_per_s"] for x in runs["plain, 1 core"]])
+    ray1 = median([x["steady_per_s"] for x in runs["--ray, 1 node (1 worker)"]])
+    ray2 = median([x["steady_per_s"] for x in runs["--ray, 2 nodes (2 workers)"]])
+    print(f"  Ray's overhead per image on one node: {plain1 / ray1 - 1:+.0%} (target <= 15%); "
+          f"2 nodes / 1 node: {ray2 / ray1:.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=96, help="photos to ingest (generated 12-MP JPEGs)")
@@ -177,10 +236,14 @@ def main() -> None:
     parser.add_argument("--photos", type=Path, help="ingest this folder instead of N generated photos")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats of the ingest configurations")
     parser.add_argument("--port", type=int, default=18_555)
+    parser.add_argument("--ray", action="store_true", help="only: plain ingest vs ingest --ray (1 and 2 nodes)")
     args = parser.parse_args()
     model = ["--model", args.model, "--pretrained", "none"]
     folder = args.photos or photo_folder(args.n)
     args.n = sum(1 for _ in folder.iterdir()) if args.photos else args.n
+    if args.ray:
+        ray_main(args, folder, model)
+        return
     work = Path(tempfile.mkdtemp(prefix="mm-scale-"))
     server = Server(work / "server", args.port)
     started = machine()

@@ -46,3 +46,7 @@ class ImageLoadError(MultimodalError):
         super().__init__(f"{path}: {reason}")
         self.path = path
         self.reason = reason
+
+
+class RayClusterError(MultimodalError):
+    """`ingest --ray`: the Ray cluster cannot be reached, or no worker could start on it."""

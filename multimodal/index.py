@@ -15,7 +15,7 @@ from typing import Any
 from multimodal.config import DEFAULT_MODEL, DEFAULT_PRETRAINED, Settings
 from multimodal.encoder import Encoder, ModelSpec, load_encoder
 from multimodal.errors import ModelMismatchError, NotFoundError
-from multimodal.ingest import IngestReport, ProgressFn, Shard, ingest_folder
+from multimodal.ingest import IngestReport, Loader, ProgressFn, Shard, ingest_folder
 from multimodal.search import ImageLike, Searcher, Term
 from multimodal.store import Hit, IndexInfo, Store
 from multimodal.text_tower import QueryEncoder, load_tower
@@ -97,11 +97,12 @@ class Index:
         return export_text_tower(self._encoder, on_start=on_start)
 
     def ingest(self, folder: str | Path, *, shard: Shard | None = None,
-               progress: ProgressFn | None = None) -> IngestReport:
+               progress: ProgressFn | None = None, loader: Loader | None = None) -> IngestReport:
         """Bring the index up to date with `folder` (see `multimodal.ingest.ingest_folder`)."""
         if not Path(folder).expanduser().exists():  # say so before spending seconds loading a model
             raise NotFoundError(f"{Path(folder).expanduser()} does not exist")
-        return ingest_folder(folder, self.store, self.encoder, self.settings, shard=shard, progress=progress)
+        return ingest_folder(folder, self.store, self.encoder, self.settings, shard=shard, progress=progress,
+                             loader=loader)
 
     def search(self, text: str | None = None, image: ImageLike | None = None, *, negative: str | None = None,
                k: int = 10, **options: Any) -> list[Hit]:

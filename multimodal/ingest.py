@@ -104,6 +104,12 @@ class _Loaded:
     image: LoadedImage
     tensor: torch.Tensor | None
     phash: str  # perceptual fingerprint (multimodal.perceptual), from the decoded image or the stored record
+    vector: np.ndarray | None = None  # already encoded elsewhere (a `Loader` on a cluster): no local encoding
+
+
+# The replaceable step (the seam): read, decode and encode the files to process, yielding each one's result
+# in any order. The set holds digests whose stored vectors will be reused: those need no encoding.
+Loader = Callable[[list[_Work], frozenset[str]], Iterator[tuple[_Work, "_Loaded | ImageLoadError"]]]
 
 
 def image_id(path: Path) -> str:
@@ -123,8 +129,12 @@ def ingest_folder(
     *,
     shard: Shard | None = None,
     progress: ProgressFn | None = None,
+    loader: Loader | None = None,
 ) -> IngestReport:
     """Bring the index up to date with the images (and captions) under `root`.
+
+    `loader` replaces the local reading/decoding/encoding step (e.g. `multimodal.ray_ingest`); planning,
+    reuse of stored vectors and every write stay here.
 
     Raises:
         NotFoundError: `root` does not exist.
@@ -141,7 +151,7 @@ def ingest_folder(
         try:
             store.ensure_collection(encoder.spec, encoder.dim)
             ensure_codec(store, encoder, settings, root)  # --compress: fixed at the first ingest
-            _Run(root, store, encoder, settings, shard, report, progress).execute()
+            _Run(root, store, encoder, settings, shard, report, progress, loader).execute()
         except BaseException:
             if first:  # a failed first ingest leaves no empty index behind to pin its model (and codec)
                 store.drop_if_empty()
@@ -153,9 +163,10 @@ def ingest_folder(
 
 class _Run:
     def __init__(self, root: Path, store: Store, encoder: Encoder, settings: Settings,
-                 shard: Shard | None, report: IngestReport, progress: ProgressFn | None) -> None:
+                 shard: Shard | None, report: IngestReport, progress: ProgressFn | None,
+                 loader: Loader | None = None) -> None:
         self.root, self.store, self.encoder, self.settings = root, store, encoder, settings
-        self.shard, self.report, self.progress = shard, report, progress
+        self.shard, self.report, self.progress, self.loader = shard, report, progress, loader
         self.captions = Captions.load(root)
         self.scope = str(root if root.is_dir() else root.parent)
         self._precision = str(getattr(encoder, "precision", "fp32"))
@@ -217,7 +228,8 @@ class _Run:
         batch: list[_Loaded] = []
         if self.progress:
             self.progress(0, len(todo))
-        for done, (work, result) in enumerate(self._read(todo), start=1):
+        results = self.loader(todo, _reusable(todo, by_digest)) if self.loader else self._read(todo)
+        for done, (work, result) in enumerate(results, start=1):
             if isinstance(result, ImageLoadError):
                 self.report.failed.append(Failure(str(work.path), result.reason))
             else:
@@ -269,7 +281,7 @@ class _Run:
 
     def _vectors(self, batch: list[_Loaded], by_digest: dict[str, str]) -> list[np.ndarray]:
         """Reuse stored vectors for content already in the index; encode the rest in one batch."""
-        copies = self._stored_copies([item.digest for item in batch if item.tensor is not None])
+        copies = self._stored_copies([i.digest for i in batch if i.tensor is not None or i.vector is not None])
         reuse_ids: dict[int, str] = {}
         for n, item in enumerate(batch):
             old = item.work.old
@@ -292,10 +304,13 @@ class _Run:
         to_encode = [n for n in range(len(batch)) if n not in reuse]
         encoded: dict[int, np.ndarray] = {}
         if to_encode:
-            import torch
+            encoded = {n: batch[n].vector for n in to_encode if batch[n].vector is not None}
+            local = [n for n in to_encode if n not in encoded]
+            if local:
+                import torch
 
-            tensors = [self._tensor(batch[n]) for n in to_encode]
-            encoded = dict(zip(to_encode, self.encoder.encode_images(torch.stack(tensors)), strict=True))
+                tensors = [self._tensor(batch[n]) for n in local]
+                encoded.update(zip(local, self.encoder.encode_images(torch.stack(tensors)), strict=True))
             self.report.encoded += len(to_encode)
         self.report.reused += len(reuse)
         return [reuse[n] if n in reuse else encoded[n] for n in range(len(batch))]
@@ -360,6 +375,11 @@ class _Run:
         orphans = [cid for cid, iid in captions.items() if iid not in alive]
         if orphans:
             self.store.delete(orphans)
+
+
+def _reusable(todo: list[_Work], by_digest: dict[str, str]) -> frozenset[str]:
+    """Digests whose stored vector will be reused: touched files' own, and those of vanished files (renames)."""
+    return frozenset(by_digest) | {str(w.old["hash"]) for w in todo if w.old is not None and w.old.get("hash")}
 
 
 def _same_file(meta: dict[str, Any], st: os.stat_result) -> bool:

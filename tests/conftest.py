@@ -15,6 +15,7 @@ from tests.fixtures.fake_encoder import FakeEncoder
 
 pytest_plugins = [  # real server, CLI ingest runs, the tiny model trained once per run
     "tests.fixtures.chroma_server", "tests.fixtures.ingest_runs", "tests.fixtures.tiny_model",
+    "tests.fixtures.ray_cluster",
 ]
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"

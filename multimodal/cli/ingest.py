@@ -20,6 +20,7 @@ from multimodal.cli.common import (
 )
 from multimodal.config import Settings
 from multimodal.encoder import cpu_has_bf16
+from multimodal.ray_options import add_ray_options, ray_options
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -34,6 +35,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    "or pcaN, e.g. pca128 (fitted on a sample of FOLDER); fixed at the first ingest")
     p.add_argument("--json", action="store_true", help="print a JSON report at the end")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    add_ray_options(p)
     add_index_options(p)
     add_model_options(p)
     add_hnsw_options(p)
@@ -43,23 +45,42 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from multimodal.index import Index  # loads in run(): `ingest --help` imports none of the library
     from multimodal.ingest import Shard
+    from multimodal.ray_ingest import RayLoader
+    from multimodal.ray_ingest import check_available as check_ray_available
+    from multimodal.ray_ingest import make_loader as make_ray_loader
+    from multimodal.ray_ingest import shutdown as shutdown_ray
 
     settings = settings_from(args, batch_size=args.batch_size, workers=args.workers, compress=args.compress)
     shard = Shard.parse(args.shard) if args.shard else None
+    ray = ray_options(args)
+    if ray is not None:
+        check_ray_available()  # one line naming the extra, before a model is loaded
     new_folder = _new_index_folder(settings)
     index = Index.open(settings)
     bar = ProgressBar("ingest", disabled=args.quiet or (not sys.stderr.isatty() and args.json))
+    loader: RayLoader | None = None
     try:
-        report = index.ingest(args.folder, shard=shard, progress=bar.update)
+        if ray is not None:
+            loader = make_ray_loader(ray, settings, index.encoder.spec)
+        report = index.ingest(args.folder, shard=shard, progress=bar.update, loader=loader)
     except BaseException:
         if new_folder is not None and not index.store.exists:  # the library dropped its empty collection
             _remove_if_untouched(new_folder)
         raise
     finally:
         bar.close()
+        if ray is not None:
+            shutdown_ray()
     say_model_note(index.store.model_note())
+    if loader is not None:
+        print(f"ray: {loader.workers_started} workers, {loader.batches_resent} batches re-sent after a lost worker",
+              file=sys.stderr)
     if args.json:
-        print_json(report.to_dict())
+        data = report.to_dict()
+        if loader is not None:
+            data["ray_workers"] = loader.workers_started
+            data["ray_start_seconds"] = loader.start_seconds  # of `seconds`: workers loading their model
+        print_json(data)
     else:
         _print_summary(report)
         tip = bf16_tip(settings.precision, index.encoder, report.seconds)
