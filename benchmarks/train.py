@@ -126,7 +126,8 @@ def plot(curve: list[dict[str, float]], path: Path) -> None:
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
-    ax.set_title("Demo model: held-out colour × shape pairs, English + French captions", fontsize=9)
+    ax.set_title("Demo model: full captions of held-out colour × shape pairs among held-out images\n"
+                 "(English + French; colour, size and position suffice there, shape is not tested)", fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
 

@@ -115,7 +115,7 @@ def prepare_data(folder: Path, recipe: Recipe = RECIPE, *, with_train: bool = Fa
     set (a few thousand images) is only written when `with_train` is set: the shipped model needs none."""
     data = DemoData(folder / "train", folder / "heldout", folder / "gallery", folder / "queries")
     r = recipe
-    stamp = {"data_version": DATA_VERSION, "recipe": asdict(recipe)}
+    stamp = json.loads(json.dumps({"data_version": DATA_VERSION, "recipe": asdict(recipe)}))  # as stored: lists
     marker = folder / "complete.json"
     if not (marker.is_file() and json.loads(marker.read_text(encoding="utf-8")) == stamp):
         generate(data.heldout, split="heldout", per_combination=r.heldout_per_combination, seed=r.seed + 1,
