@@ -7,7 +7,7 @@ The gallery holds every attribute combination once (300 images); the numbers are
     (4,200 swaps); right when the nearest other image has exactly the expected four attributes. Baseline: the
     better of the plus text alone and the image alone. Target (issue 17): accuracy ≥ 0.8 and ≥ 0.2 above it.
     The essay's weights (1, −1, +1) are the reported ones; for comparison, the text step α in
-    image + α·(text(new) − text(old)) is also chosen on another set (the demo's `short` training images, fresh
+    image + α·(text(new) − text(old)) is also chosen on another set (the demo's `heldout` images, fresh
     draws) and then applied to the gallery.
   - clustering: k-means (k = number of values) once per attribute, on the image vectors and on 16×16 pixels.
 `--model local-dir:PATH` measures another model on the same gallery; `--demo-root DIR` reuses a demo folder.
@@ -52,14 +52,14 @@ def report_text(model: str, report: EvalReport, tuned: EvalReport, step: float, 
     lines = [f"Machine: {machine()}. Model: {model}. Gallery: {o.n} analogies over "
              f"{report.retrieval.images if report.retrieval else '?'} images; {seconds:.0f} s in all.", "",
              "| swapped | n | image − old + new | plus text alone | image alone | baseline | "
-             f"α = {step:g} (chosen on `short`) |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             f"α = {step:g} (chosen on `heldout`) |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     rows = [*a.per_attribute.items(), ("**all**", o)]
     for name, g in rows:
         tg = t.overall if name == "**all**" else t.per_attribute[name]
         lines.append(f"| {name} | {g.n} | {g.accuracy:.3f} | {g.plus_only:.3f} | {g.image_only:.3f} | "
                      f"{g.baseline:.3f} | {tg.accuracy:.3f} |")
     lines += ["", f"Target (accuracy ≥ {TARGET} and ≥ {MARGIN} above the baseline): **{verdict}** "
-              f"({o.accuracy:.3f} vs {o.baseline:.3f}). α tried on `short`: "
+              f"({o.accuracy:.3f} vs {o.baseline:.3f}). α tried on `heldout`: "
               + ", ".join(f"{s:g} → {v:.3f}" for s, v in tried.items()) + ".", "",
               "| clustering by | k | NMI | ARI | purity | silhouette | pixels NMI | pixels ARI | pixels purity | "
               "pixels silhouette |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
@@ -82,7 +82,7 @@ def main() -> int:
     model = args.model or f"local-dir:{assets.model}"
     start = time.perf_counter()
     encoder = load_encoder(model, None, "cpu", precision="fp32")  # as measured before auto meant bf16
-    step, tried = tune_step(encoder, assets.data.short)
+    step, tried = tune_step(encoder, assets.data.heldout)
     report = evaluate_folder(assets.data.gallery, encoder)
     tuned = evaluate_folder(assets.data.gallery, encoder, analogy_weights=Weights(1.0, step, step))
     text = report_text(model if args.model else f"demo mm-tiny ({assets.model.name})", report, tuned, step, tried,
