@@ -5,10 +5,13 @@ No timings are asserted: speed is measured by the scripts themselves, as ratios 
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -18,15 +21,18 @@ from multimodal.encoder import cpu_has_bf16
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
-@pytest.fixture(scope="module")
-def precision_script():
+def _script(name: str) -> Iterator[ModuleType]:
+    """A benchmark script imported as a module (they import each other by bare name, as when run)."""
     sys.path.insert(0, str(BENCHMARKS))
     try:
-        import precision
-
-        yield precision
+        yield importlib.import_module(name)
     finally:
         sys.path.remove(str(BENCHMARKS))
+
+
+@pytest.fixture(scope="module")
+def precision_script():
+    yield from _script("precision")
 
 
 def test_top_k_overlap_counts_shared_neighbours(precision_script) -> None:
@@ -62,24 +68,12 @@ def test_gpu_check_dry_run_on_the_cpu_passes_its_accuracy_check(tmp_path: Path) 
 
 @pytest.fixture(scope="module")
 def intrinsic_script():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        import intrinsic
-
-        yield intrinsic
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    yield from _script("intrinsic")
 
 
 @pytest.fixture(scope="module")
 def match_script():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        import match
-
-        yield match
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    yield from _script("match")
 
 
 def test_intrinsic_benchmark_tunes_on_one_set_and_judges_the_target_on_another(intrinsic_script, tmp_path) -> None:

@@ -14,22 +14,18 @@ from gradio_client import Client, handle_file
 from multimodal.errors import ConfigError
 from multimodal.index import Index
 from tests.conftest import write_image
-from tests.fixtures.ui_app import bomb_png, free_port, small_index
+from tests.fixtures.ui_app import MAX_UPLOAD_BYTES, bomb_png, free_port, served_small_index
 from ui import RunningUI, launch
 
 pytestmark = pytest.mark.slow  # starting a Gradio server takes seconds
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-MAX_BYTES = 300_000
+MAX_BYTES = MAX_UPLOAD_BYTES
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningUI, Index, Path]]:
-    base = tmp_path_factory.mktemp("ui-live")
-    index = small_index(base / "pics", base / "index")
-    running = launch(index, port=free_port(), block=False, quiet=True, thumbnail_dir=base / "thumbs",
-                     max_upload_bytes=MAX_BYTES, max_upload_pixels=1_000_000)
-    yield running, index, base
-    running.close()
+    with served_small_index(tmp_path_factory.mktemp("ui-live")) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
