@@ -83,7 +83,7 @@ def shapes_baseline(split: Split) -> dict[str, float]:
     """Text → image Recall@K of per-attribute pixel probes (see the module docstring)."""
     from sklearn.linear_model import LogisticRegression
 
-    from multimodal.evaluate import recall_at_k
+    from multimodal.retrieval_metrics import recall_at_k
 
     sizes = (len(COLOURS), len(SHAPES), len(BACKGROUNDS))
     logp = []
