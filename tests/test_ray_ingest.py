@@ -62,7 +62,8 @@ def ray_ingest(cluster: RayCluster, *args: str) -> subprocess.CompletedProcess[s
 
 
 def ray_progressing(cluster: RayCluster, *args: str) -> Progressing:
-    env = {**cli_env(), **cluster.env, "TQDM_MININTERVAL": "0", "TQDM_MINITERS": "1"}
+    env = {**cli_env(), **cluster.env, "TQDM_MININTERVAL": "0", "TQDM_MINITERS": "1",
+           "MULTIMODAL_PROGRESS_SECONDS": "0"}
     proc = subprocess.Popen(cli("ingest", *args, "--ray", cluster.address), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env)
     return Progressing(proc)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from typing import Any
@@ -71,8 +72,9 @@ LOG_PROGRESS_SECONDS = 10.0  # when stderr is not a terminal: one progress line 
 
 def progress_bar(total: int, desc: str, unit: str, *, leave: bool = True) -> Any:
     """A tqdm bar on a terminal; in a log (CI, `nohup`, a pipe) a `LogProgress`, which has the same methods."""
-    if not sys.stderr.isatty():
-        return LogProgress(total, desc, unit)
+    if not sys.stderr.isatty():  # MULTIMODAL_PROGRESS_SECONDS sets the interval (0: a line per update)
+        return LogProgress(total, desc, unit,
+                           interval=float(os.environ.get("MULTIMODAL_PROGRESS_SECONDS", LOG_PROGRESS_SECONDS)))
     from tqdm import tqdm
 
     return tqdm(total=total, unit=unit, desc=desc, leave=leave, dynamic_ncols=True, file=sys.stderr)
