@@ -180,9 +180,10 @@ def test_worker_rows_are_turned_into_the_same_results_as_a_local_read() -> None:
     assert [len(b) for b in _batches(works, 2)] == [2, 2, 1]
     rows = [{"n": 1, "error": "truncated"},
             {"n": 0, "digest": "d0", "width": 3, "height": 4, "format": "JPEG", "taken": None,
-             "vector": np.ones(2, np.float32)}]
+             "phash": "f" * 16, "vector": np.ones(2, np.float32)}]
     out = list(_results(works[:2], rows))
     assert out[0][0] is works[1] and isinstance(out[0][1], ImageLoadError) and out[0][1].reason == "truncated"
     loaded = out[1][1]
     assert out[1][0] is works[0] and (loaded.image.width, loaded.image.height, loaded.digest) == (3, 4, "d0")
     assert loaded.vector is not None and loaded.vector.tolist() == [1.0, 1.0]
+    assert loaded.phash == "f" * 16  # the fingerprint of the pixels the worker decoded, not of a placeholder

@@ -176,11 +176,12 @@ def test_more_like_this_and_recommend_show_their_reference_and_clear_the_selecti
     _selection_cleared(page)
     _shot(page, "more-like-this-reference.png")
 
-    liked = []
+    liked: list[str] = []
     for n in (0, 3):
         page.locator("#mm-results img").nth(n).click()
-        page.wait_for_function("document.querySelector('#mm-preview img') && !document.querySelector('#mm-like')"
-                               ".disabled")
+        shown = "document.querySelector('#mm-detail-text strong')?.innerText"
+        page.wait_for_function(f"document.querySelector('#mm-preview img') && !document.querySelector('#mm-like')"
+                               f".disabled && {shown} && {shown} !== {(liked[-1] if liked else '')!r}")
         liked.append(page.locator("#mm-detail-text strong").first.inner_text())
         page.locator("#mm-like").click()
         page.wait_for_function(f"document.querySelector('#mm-feedback').innerText.includes('{liked[-1]}')")
