@@ -16,7 +16,7 @@ from multimodal.model_folder import atomic_write
 
 NOTE_FILE = "model_note.json"
 RANDOM_NOTE = "random weights — for tests and benchmarks; results carry no meaning"
-TOY_NOTE = "toy model trained on coloured shapes — it knows only their colours, shapes, sizes and positions"
+TOY_NOTE = "toy model trained on coloured shapes — it reads their colour, size and position, not yet their shape"
 
 
 def is_random(spec: ModelSpec | None) -> bool:
