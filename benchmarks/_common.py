@@ -59,20 +59,21 @@ def make_photo(seed: int, size: tuple[int, int] = PHOTO_SIZE) -> Image.Image:
     return Image.fromarray(np.clip(np.asarray(base, dtype=np.float32) + noise, 0, 255).astype(np.uint8), mode="RGB")
 
 
-def photo_folder(n: int, *, seed: int = 0) -> Path:
-    """A cached folder `photos-N/` of `n` generated 12-MP JPEGs, made on first use.
+def photo_folder(n: int, *, seed: int = 0, size: tuple[int, int] = PHOTO_SIZE) -> Path:
+    """A cached folder `photos-N/` of `n` generated JPEGs (12-MP unless `size` says otherwise), made on first use.
 
     Folders of different sizes hard-link the same files (one pool), so a smaller N is a prefix of a larger.
     """
-    pool = cache_dir() / f"photo-pool-{seed}"
-    folder = cache_dir() / f"photos-{seed}-{n}"
+    tag = "" if size == PHOTO_SIZE else f"-{size[0]}x{size[1]}"
+    pool = cache_dir() / f"photo-pool-{seed}{tag}"
+    folder = cache_dir() / f"photos-{seed}-{n}{tag}"
     pool.mkdir(parents=True, exist_ok=True)
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(n):
         src, dst = pool / f"IMG_{i:04d}.jpg", folder / f"IMG_{i:04d}.jpg"
         if not src.exists():
             tmp = src.with_suffix(".tmp")
-            make_photo(seed * 100_000 + i).save(tmp, format="JPEG", quality=90)
+            make_photo(seed * 100_000 + i, size).save(tmp, format="JPEG", quality=90)
             tmp.rename(src)
         if not dst.exists():
             try:

@@ -15,12 +15,18 @@ All in one run, on one machine, against one local server started here (`chroma r
      1000, into the server and into an embedded index (the project's HNSW defaults).
 
 With `--ray` it measures only `ingest --ray` against a plain ingest instead (same files, same server,
-interleaved repeats), on a real two-node Ray cluster started here (one CPU per node, as in the tests):
-plain ingest on 1 core vs `--ray` with 1 worker (one node), and plain on 2 cores vs `--ray` with 2
-workers (two nodes). images/s are steady-state (the workers' model load, `ray_start_seconds`, is taken
-out and listed apart); Ray's overhead per image = plain images/s / Ray images/s - 1 on one node.
+interleaved repeats: every configuration once per repeat), on a real two-node Ray cluster started here (one
+CPU per node, as in the tests):
+  - plain ingest on 1 core vs `--ray` with 1 worker (one node), plain on 2 cores vs 2 workers (two nodes);
+  - the two ways to run the workers: the actor pool (the default) and Ray Data `map_batches` with a callable
+    class (`--ray-engine data`), each with 1 and 2 workers;
+  - the two ways to write to the server: through the driver (the default) and from the workers
+    (`--ray-writes workers`), with 2 workers; the workers' own write rate (records/s while upserting).
+images/s are end to end (the CLI's `seconds`: walk, model loads on the workers, encoding, writes) and steady
+(`ray_start_seconds` taken out: for the pool the workers' model load, for Ray Data until its first results).
+Ray's overhead per image = plain 1-core steady images/s / `--ray` 1-worker steady images/s - 1.
 
-    .venv/bin/python benchmarks/scale.py --ray --n 16 --repeats 2
+    .venv/bin/python benchmarks/scale.py --ray --n 200 --photo-size 1024x768 --repeats 2
 """
 
 from __future__ import annotations
@@ -177,17 +183,30 @@ def ms(values: list[float], q: float) -> float:
     return percentile(values, q) * 1000 if values else float("nan")
 
 
-def ray_ingest(folder: Path, url: str, model: list[str], cluster: Any, workers: int | None, collection: str,
-               env: dict[str, str] = ENV) -> dict:
-    """One ingest into a fresh collection: plain (`workers` None) or `--ray` with `workers` Ray workers."""
-    cmd = ingest_cmd(folder, url, collection, model)
+RAY_CONFIGS: dict[str, tuple[int, list[str]]] = {  # name -> (Ray workers, 0 = plain; extra flags)
+    "plain, 1 core": (0, ["--workers", "1"]),
+    "pool, 1 worker": (1, []),
+    "Ray Data, 1 worker": (1, ["--ray-engine", "data"]),
+    "plain, 2 cores": (0, []),
+    "pool, 2 workers": (2, []),
+    "Ray Data, 2 workers": (2, ["--ray-engine", "data"]),
+    "pool, 2 workers, worker writes": (2, ["--ray-writes", "workers"]),
+}
+
+
+def ray_ingest(folder: Path, url: str, model: list[str], cluster: Any, workers: int, extra: list[str],
+               collection: str) -> dict:
+    """One ingest into a fresh collection: plain (`workers` 0; 1 core with --workers 1) or `--ray` with `workers`."""
+    cmd = ingest_cmd(folder, url, collection, model + extra)
+    env = {**ENV, "OMP_NUM_THREADS": "1"} if extra == ["--workers", "1"] else ENV
     if workers:
         cmd += ["--ray", cluster.address, "--ray-workers", str(workers)]
         env = {**ENV, **cluster.env}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
     report = report_of(proc)
-    steady = report["seconds"] - report.get("ray_start_seconds", 0.0)
-    return {**report, "steady_per_s": report["encoded"] / steady, "start": report.get("ray_start_seconds", 0.0)}
+    start = report.get("ray_start_seconds", 0.0)
+    return {**report, "per_s": report["encoded"] / report["seconds"],
+            "steady_per_s": report["encoded"] / (report["seconds"] - start), "start": start}
 
 
 def ray_main(args: argparse.Namespace, folder: Path, model: list[str]) -> None:
@@ -198,34 +217,49 @@ def ray_main(args: argparse.Namespace, folder: Path, model: list[str]) -> None:
     server = Server(work / "server", args.port)
     cluster = RayCluster(work)
     started = machine()
-    one_core = {**ENV, "OMP_NUM_THREADS": "1"}
-    runs: dict[str, list[dict]] = {"plain, 1 core": [], "--ray, 1 node (1 worker)": [], "plain, 2 cores": [],
-                                   "--ray, 2 nodes (2 workers)": []}
+    runs: dict[str, list[dict]] = {name: [] for name in RAY_CONFIGS}
     try:
         cluster.start(nodes=2)
-        for r in range(args.repeats):
-            runs["plain, 1 core"].append(
-                ray_ingest(folder, server.url, [*model, "--workers", "1"], None, None, f"b-plain1-{r}", one_core))
-            runs["--ray, 1 node (1 worker)"].append(ray_ingest(folder, server.url, model, cluster, 1, f"b-ray1-{r}"))
-            runs["plain, 2 cores"].append(ray_ingest(folder, server.url, model, None, None, f"b-plain2-{r}"))
-            runs["--ray, 2 nodes (2 workers)"].append(ray_ingest(folder, server.url, model, cluster, 2, f"b-ray2-{r}"))
+        for r in range(args.repeats):  # interleaved: a change in the machine's load hits every configuration
+            for k, (name, (workers, extra)) in enumerate(RAY_CONFIGS.items()):
+                runs[name].append(ray_ingest(folder, server.url, model, cluster, workers, extra, f"b-{k}-r{r}"))
+                print(f"  repeat {r}, {name}: {runs[name][-1]['steady_per_s']:.2f} images/s steady", file=sys.stderr)
     finally:
         cluster.stop()
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
     print(f"machine: {started}; at the end: {machine()}")
-    print(f"ingest --ray vs plain ({args.n} photos, {args.model} random weights, one local `chroma run`, a local "
-          f"2-node Ray cluster of 1 CPU per node, median of {args.repeats} interleaved repeats):")
+    print(f"ingest --ray vs plain ({args.n} photos of {args.photo_size}, {args.model} random weights, one local "
+          f"`chroma run`, a local 2-node Ray cluster of 1 CPU per node, median of {args.repeats} interleaved repeats):")
+    print(f"  {'configuration':32s} {'end to end':>10s} {'steady':>8s}  start")
     for name, rs in runs.items():
-        rates = [x["steady_per_s"] for x in rs]
-        starts = [x["start"] for x in rs]
-        listed = ", ".join(f"{x:.2f}" for x in rates)
-        print(f"  {name:28s} {median(rates):6.2f} images/s (runs: {listed}); workers' start {median(starts):.1f} s")
-    plain1 = median([x["steady_per_s"] for x in runs["plain, 1 core"]])
-    ray1 = median([x["steady_per_s"] for x in runs["--ray, 1 node (1 worker)"]])
-    ray2 = median([x["steady_per_s"] for x in runs["--ray, 2 nodes (2 workers)"]])
-    print(f"  Ray's overhead per image on one node: {plain1 / ray1 - 1:+.0%} (target <= 15%); "
-          f"2 nodes / 1 node: {ray2 / ray1:.2f}x")
+        listed = ", ".join(f"{x['steady_per_s']:.2f}" for x in rs)
+        print(f"  {name:32s} {median([x['per_s'] for x in rs]):10.2f} {median([x['steady_per_s'] for x in rs]):8.2f}"
+              f"  {median([x['start'] for x in rs]):4.1f} s   (steady runs: {listed})")
+    print_ray_ratios(runs)
+
+
+def print_ray_ratios(runs: dict[str, list[dict]]) -> None:
+    def rate(name: str, key: str = "steady_per_s") -> float:
+        return median([x[key] for x in runs[name]])
+
+    def paired(a: str, b: str, key: str = "per_s") -> float:  # median of per-repeat ratios a / b
+        return median([x[key] / y[key] for x, y in zip(runs[a], runs[b], strict=True)])
+
+    print(f"  Ray's overhead per image on one node (pool): {rate('plain, 1 core') / rate('pool, 1 worker') - 1:+.0%}"
+          f" steady (target <= 15%), {paired('plain, 1 core', 'pool, 1 worker') - 1:+.0%} end to end")
+    print(f"  Ray Data / pool, end to end: 1 worker {paired('Ray Data, 1 worker', 'pool, 1 worker'):.2f}x, "
+          f"2 workers {paired('Ray Data, 2 workers', 'pool, 2 workers'):.2f}x")
+    print(f"  2 workers / 1 worker (pool, steady): {rate('pool, 2 workers') / rate('pool, 1 worker'):.2f}x; "
+          f"plain 2 cores / 1 core: {rate('plain, 2 cores') / rate('plain, 1 core'):.2f}x")
+    writes = runs["pool, 2 workers, worker writes"]
+    print(f"  worker writes / driver writes, end to end: "
+          f"{paired('pool, 2 workers, worker writes', 'pool, 2 workers'):.2f}x; the workers wrote "
+          f"{median([x['ray_records_written'] for x in writes]):.0f} records at "
+          f"{median([x['ray_write_records_per_second'] for x in writes]):.0f} records/s per worker while upserting")
+    one = rate("pool, 1 worker")  # images/s of one 1-CPU worker
+    print(f"  at one 1-CPU worker's steady rate ({one:.2f} images/s): 1M images = {1e6 / one / 3600:,.0f} "
+          f"worker-hours, 100M = {1e8 / one / 3600:,.0f} worker-hours (divide by the workers)")
 
 
 def main() -> None:
@@ -236,10 +270,12 @@ def main() -> None:
     parser.add_argument("--photos", type=Path, help="ingest this folder instead of N generated photos")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats of the ingest configurations")
     parser.add_argument("--port", type=int, default=18_555)
+    parser.add_argument("--photo-size", default="4032x3024", help="generated photos' size, WxH (default 12 MP)")
     parser.add_argument("--ray", action="store_true", help="only: plain ingest vs ingest --ray (1 and 2 nodes)")
     args = parser.parse_args()
     model = ["--model", args.model, "--pretrained", "none"]
-    folder = args.photos or photo_folder(args.n)
+    size = tuple(int(x) for x in args.photo_size.lower().split("x"))
+    folder = args.photos or photo_folder(args.n, size=(size[0], size[1]))
     args.n = sum(1 for _ in folder.iterdir()) if args.photos else args.n
     if args.ray:
         ray_main(args, folder, model)

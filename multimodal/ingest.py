@@ -105,11 +105,13 @@ class _Loaded:
     tensor: torch.Tensor | None
     phash: str  # perceptual fingerprint (multimodal.perceptual), from the decoded image or the stored record
     vector: np.ndarray | None = None  # already encoded elsewhere (a `Loader` on a cluster): no local encoding
+    committed: bool = False  # already written, with its captions, by the `Loader` (Ray workers writing to a server)
 
 
 # The replaceable step (the seam): read, decode and encode the files to process, yielding each one's result
-# in any order. The set holds digests whose stored vectors will be reused: those need no encoding.
-Loader = Callable[[list[_Work], frozenset[str]], Iterator[tuple[_Work, "_Loaded | ImageLoadError"]]]
+# in any order. The set holds digests whose stored vectors will be reused: those need no encoding; the string
+# is the run's scope (the folder every record's `root` names).
+Loader = Callable[[list[_Work], frozenset[str], str], Iterator[tuple[_Work, "_Loaded | ImageLoadError"]]]
 
 
 def image_id(path: Path) -> str:
@@ -228,10 +230,12 @@ class _Run:
         batch: list[_Loaded] = []
         if self.progress:
             self.progress(0, len(todo))
-        results = self.loader(todo, _reusable(todo, by_digest)) if self.loader else self._read(todo)
+        results = self.loader(todo, _reusable(todo, by_digest), self.scope) if self.loader else self._read(todo)
         for done, (work, result) in enumerate(results, start=1):
             if isinstance(result, ImageLoadError):
                 self.report.failed.append(Failure(str(work.path), result.reason))
+            elif result.committed:
+                self._count_committed(work)
             else:
                 batch.append(result)
             if len(batch) >= self.settings.batch_size:
@@ -260,24 +264,20 @@ class _Run:
         except OSError as e:
             return ImageLoadError(str(work.path), f"unreadable: {e.strerror or e}")
 
+    def _count_committed(self, work: _Work) -> None:
+        """A file the loader encoded and wrote itself (image and captions in one upsert)."""
+        if work.old is None:
+            self.report.added += 1
+        else:
+            self.report.updated += 1
+        self.report.encoded += 1
+        self.report.captions += len(work.captions)
+
     def _commit(self, batch: list[_Loaded], by_digest: dict[str, str]) -> None:
         vectors = self._vectors(batch, by_digest)
-        records: list[Record] = []
-        stale_captions: list[str] = []
-        all_captions = [c for item in batch for c in item.work.captions]
-        caption_vectors = iter(self.encoder.encode_texts(all_captions)) if all_captions else iter(())
-        self.report.captions += len(all_captions)
-        for item, vector in zip(batch, vectors, strict=True):
-            meta = self._image_metadata(item)
-            records.append(Record(item.work.id, meta, vector))
-            for n, text in enumerate(item.work.captions):
-                cmeta = _caption_metadata(meta, item.work.id, n)
-                records.append(Record(caption_id(item.work.id, n), cmeta, next(caption_vectors), text))
-            old_n = int((item.work.old or {}).get("n_captions", 0))
-            stale_captions += [caption_id(item.work.id, n) for n in range(len(item.work.captions), old_n)]
-        self.store.upsert(records)
-        if stale_captions:
-            self.store.delete(stale_captions)
+        self.report.captions += sum(len(item.work.captions) for item in batch)
+        write_batch(self.store, self.encoder,
+                    [(item.work, self._image_metadata(item), v) for item, v in zip(batch, vectors, strict=True)])
 
     def _vectors(self, batch: list[_Loaded], by_digest: dict[str, str]) -> list[np.ndarray]:
         """Reuse stored vectors for content already in the index; encode the rest in one batch."""
@@ -316,11 +316,7 @@ class _Run:
         return [reuse[n] if n in reuse else encoded[n] for n in range(len(batch))]
 
     def _stored_copies(self, digests: list[str]) -> dict[str, str]:
-        """Images anywhere in the index with the same bytes (copies): digest -> id, one query a batch."""
-        if not digests:
-            return {}
-        where = {"$and": [{"kind": IMAGE}, {"hash": {"$in": sorted(set(digests))}}]}
-        return {str(r.metadata["hash"]): r.id for r in self.store.iter_records(where=where)}
+        return stored_copies(self.store, digests)
 
     def _tensor(self, item: _Loaded) -> torch.Tensor:
         """The decoded tensor; decoded now if the stored vector it was meant to reuse vanished meanwhile."""
@@ -330,31 +326,7 @@ class _Run:
         return self.encoder.preprocess(loaded.image)
 
     def _image_metadata(self, item: _Loaded) -> dict[str, Any]:
-        path, st, img = item.work.path, item.work.stat, item.image
-        captions = item.work.captions
-        return {
-            "kind": IMAGE,
-            "path": str(path),
-            "name": path.name,
-            "folder": str(path.parent),
-            "folders": _ancestors(path),
-            "root": self.scope,
-            "size": int(st.st_size),
-            "mtime": float(st.st_mtime),
-            "mtime_ns": int(st.st_mtime_ns),  # compared exactly (floats lose digits in the store)
-            "width": img.width,
-            "height": img.height,
-            "format": img.format,
-            "hash": item.digest,
-            PHASH_KEY: item.phash,
-            "precision": self._precision,  # what made the vector: fp32, bf16 or fp16 (see encoder.load_encoder)
-            "taken": img.taken,
-            "date": img.taken if img.taken is not None else float(st.st_mtime),
-            "caption": captions[0] if captions else None,
-            "n_captions": len(captions),
-            "caption_hash": _captions_hash(captions),
-            "ingested_at": time.time(),
-        }
+        return image_metadata(item.work, item.image, item.digest, item.phash, self.scope, self._precision)
 
     # -- removing ------------------------------------------------------------------------
     def _delete_images(self, ids: list[str], metas: dict[str, dict[str, Any]]) -> None:
@@ -375,6 +347,63 @@ class _Run:
         orphans = [cid for cid, iid in captions.items() if iid not in alive]
         if orphans:
             self.store.delete(orphans)
+
+
+def stored_copies(store: Store, digests: list[str]) -> dict[str, str]:
+    """Images anywhere in the index with the same bytes (copies): digest -> id, one query a batch."""
+    if not digests:
+        return {}
+    where = {"$and": [{"kind": IMAGE}, {"hash": {"$in": sorted(set(digests))}}]}
+    return {str(r.metadata["hash"]): r.id for r in store.iter_records(where=where)}
+
+
+def write_batch(store: Store, encoder: Encoder, items: list[tuple[_Work, dict[str, Any], np.ndarray]]) -> None:
+    """Upsert images (work, metadata, vector) with their captions, encoded here, in one call; then delete the
+    captions a file no longer has. One call per batch: a kill leaves either the image with its captions or
+    neither (captions without their image are swept by the next run)."""
+    records: list[Record] = []
+    stale_captions: list[str] = []
+    all_captions = [c for work, _, _ in items for c in work.captions]
+    caption_vectors = iter(encoder.encode_texts(all_captions)) if all_captions else iter(())
+    for work, meta, vector in items:
+        records.append(Record(work.id, meta, vector))
+        for n, text in enumerate(work.captions):
+            cmeta = _caption_metadata(meta, work.id, n)
+            records.append(Record(caption_id(work.id, n), cmeta, next(caption_vectors), text))
+        old_n = int((work.old or {}).get("n_captions", 0))
+        stale_captions += [caption_id(work.id, n) for n in range(len(work.captions), old_n)]
+    store.upsert(records)
+    if stale_captions:
+        store.delete(stale_captions)
+
+
+def image_metadata(work: _Work, img: LoadedImage, digest: str, phash: str, scope: str, precision: str
+                   ) -> dict[str, Any]:
+    """What an image record stores (`scope`: the ingested folder; `precision`: what made the vector)."""
+    path, st, captions = work.path, work.stat, work.captions
+    return {
+        "kind": IMAGE,
+        "path": str(path),
+        "name": path.name,
+        "folder": str(path.parent),
+        "folders": _ancestors(path),
+        "root": scope,
+        "size": int(st.st_size),
+        "mtime": float(st.st_mtime),
+        "mtime_ns": int(st.st_mtime_ns),  # compared exactly (floats lose digits in the store)
+        "width": img.width,
+        "height": img.height,
+        "format": img.format,
+        "hash": digest,
+        PHASH_KEY: phash,
+        "precision": precision,  # what made the vector: fp32, bf16 or fp16 (see encoder.load_encoder)
+        "taken": img.taken,
+        "date": img.taken if img.taken is not None else float(st.st_mtime),
+        "caption": captions[0] if captions else None,
+        "n_captions": len(captions),
+        "caption_hash": _captions_hash(captions),
+        "ingested_at": time.time(),
+    }
 
 
 def _reusable(todo: list[_Work], by_digest: dict[str, str]) -> frozenset[str]:

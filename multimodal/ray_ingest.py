@@ -34,6 +34,7 @@ from multimodal.ingest import _Loaded, _stored_image, _Work
 from multimodal.perceptual import PHASH_KEY, fingerprint
 from multimodal.pipeline import DECODE_NICE, ordered_map
 from multimodal.ray_options import RayOptions
+from multimodal.ray_writer import WorkerWriter
 
 EXTRA_HINT = "--ray needs Ray: pip install 'multimodal[ray]'"
 READY_TIMEOUT = 120.0  # seconds the pool waits for a first (or replacement) worker to load its model
@@ -106,7 +107,7 @@ class EncodeWorker:
     """
 
     def __init__(self, spec: ModelSpec, device: str, precision: str, max_pixels: int, threads: int,
-                 reusable: frozenset[str]) -> None:
+                 reusable: frozenset[str], write_to: Settings | None = None) -> None:
         import torch
 
         from multimodal.encoder import load_encoder
@@ -117,11 +118,14 @@ class EncodeWorker:
         self.max_pixels = max_pixels
         self.reusable = reusable
         self.model_lock = threading.Lock()
+        self.writer = WorkerWriter(write_to) if write_to is not None else None
 
     def ready(self) -> str:
         return socket.gethostname() + f":{os.getpid()}"
 
-    def encode(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def encode(self, rows: list[dict[str, Any]], scope: str = "") -> list[dict[str, Any]]:
+        """Each row's result; with a writer, the freshly encoded files are written here and come back
+        `committed` (the rows then carry their `_Work` as "work")."""
         import torch
 
         out = [row for _, row in ordered_map(self._load, rows, workers=self.threads, in_flight=2 * len(rows),
@@ -133,6 +137,8 @@ class EncodeWorker:
                 vectors = self.encoder.encode_images(batch)
             for r, v in zip(todo, vectors, strict=True):
                 r["vector"] = np.asarray(v, dtype=np.float32)
+        if self.writer is not None:
+            self.writer.write(out, {r["n"]: r["work"] for r in rows}, self.encoder, scope)
         return out
 
     def _load(self, row: dict[str, Any]) -> dict[str, Any]:
@@ -165,6 +171,7 @@ class RayLoader:
         self.workers_started = 0  # actors that loaded a model in this run (replacements included)
         self.batches_resent = 0  # batches sent again because their worker was lost
         self.start_seconds = 0.0  # from the first file sent for until the first batch went out (model loads)
+        self.tally = WriteTally()
 
     def worker_count(self) -> int:
         if self.options.workers:
@@ -174,13 +181,15 @@ class RayLoader:
             return max(1, int(resources.get("GPU", 0) // self.options.gpus_per_worker))
         return max(1, int(resources.get("CPU", 1) // max(self.options.cpus_per_worker, 0.01)))
 
-    def __call__(self, todo: list[_Work], reusable: frozenset[str]) -> Iterator[tuple[_Work, _Loaded | ImageLoadError]]:
+    def __call__(self, todo: list[_Work], reusable: frozenset[str], scope: str
+                 ) -> Iterator[tuple[_Work, _Loaded | ImageLoadError]]:
         if not todo:
             return
-        pool = _Pool(self, reusable)
+        pool = _Pool(self, reusable, scope)
         began = time.monotonic()
         try:
             for batch, rows in pool.run(_batches(todo, self.settings.batch_size)):
+                self.tally.add(rows)
                 yield from _results(batch, rows)
         finally:
             self.workers_started = max(self.workers_started, pool.started)
@@ -193,17 +202,41 @@ class RayLoader:
             num_cpus=self.options.cpus_per_worker, num_gpus=self.options.gpus_per_worker, max_restarts=0,
             max_task_retries=0, max_concurrency=2,
         )
-        threads = max(1, round(self.options.cpus_per_worker))
-        device = self.settings.device if self.options.gpus_per_worker > 0 else "cpu"
-        return cls.remote(self.spec, device, self.settings.precision, self.settings.max_pixels, threads,
-                          reusable_ref)
+        return cls.remote(*worker_args(self.options, self.settings, self.spec, reusable_ref))
+
+
+def worker_args(options: RayOptions, settings: Settings, spec: ModelSpec, reusable: Any) -> tuple[Any, ...]:
+    """EncodeWorker's constructor arguments (the actor pool's and Ray Data's)."""
+    threads = max(1, round(options.cpus_per_worker))
+    device = settings.device if options.gpus_per_worker > 0 else "cpu"
+    write_to = settings if options.writes == "workers" else None
+    return spec, device, settings.precision, settings.max_pixels, threads, reusable, write_to
+
+
+class WriteTally:
+    """Records written by the workers and the seconds their upserts took (`--ray-writes workers`)."""
+
+    def __init__(self) -> None:
+        self.records = 0.0
+        self.seconds = 0.0
+
+    def add(self, rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            self.records += row.get("write_records", 0.0)
+            self.seconds += row.get("write_s", 0.0)
+
+    def report(self) -> dict[str, float]:
+        """For the JSON report: records written from the workers, and their rate per worker while writing."""
+        rate = self.records / self.seconds if self.seconds else 0.0
+        return {"ray_records_written": round(self.records), "ray_write_records_per_second": round(rate, 1)}
 
 
 class _Pool:
     """Actors, each with at most two batches in flight; a batch whose actor dies goes back to the queue."""
 
-    def __init__(self, loader: RayLoader, reusable: frozenset[str]) -> None:
-        self.loader, self.ray = loader, loader.ray
+    def __init__(self, loader: RayLoader, reusable: frozenset[str], scope: str) -> None:
+        self.loader, self.ray, self.scope = loader, loader.ray, scope
+        self.with_work = loader.options.writes == "workers"
         self.target = loader.worker_count()
         self.reusable = self.ray.put(reusable)
         self.starting: dict[Any, Any] = {}  # ready() ref -> actor, until its model is loaded
@@ -283,8 +316,8 @@ class _Pool:
         for actor in list(self.live):
             while queue and sum(1 for a, _ in self.inflight.values() if a is actor) < 2:
                 n = queue.popleft()
-                rows = [_row(k, w) for k, w in enumerate(batches[n])]
-                self.inflight[actor.encode.remote(rows)] = (actor, n)
+                rows = [_row(k, w, self.with_work) for k, w in enumerate(batches[n])]
+                self.inflight[actor.encode.remote(rows, self.scope)] = (actor, n)
                 self.dispatched_at = self.dispatched_at or time.monotonic()
 
     def close(self) -> None:
@@ -297,9 +330,10 @@ def _batches(todo: list[_Work], size: int) -> list[list[_Work]]:
     return [todo[i:i + size] for i in range(0, len(todo), size)]
 
 
-def _row(n: int, work: _Work) -> dict[str, Any]:
+def _row(n: int, work: _Work, with_work: bool = False) -> dict[str, Any]:
     old = work.old or {}
-    return {"n": n, "path": str(work.path), "old_hash": old.get("hash"), "old_phash": old.get(PHASH_KEY)}
+    row = {"n": n, "path": str(work.path), "old_hash": old.get("hash"), "old_phash": old.get(PHASH_KEY)}
+    return {**row, "work": work} if with_work else row
 
 
 def _results(batch: list[_Work], rows: list[dict[str, Any]]) -> Iterator[tuple[_Work, _Loaded | ImageLoadError]]:
@@ -307,6 +341,8 @@ def _results(batch: list[_Work], rows: list[dict[str, Any]]) -> Iterator[tuple[_
         work = batch[row["n"]]
         if "error" in row:
             yield work, ImageLoadError(str(work.path), row["error"])
+        elif row.get("committed"):  # written by the worker, captions included
+            yield work, _Loaded(work, row["digest"], _stored_image({}), None, row["phash"], committed=True)
         elif row.get("same"):
             old = work.old or {}
             yield work, _Loaded(work, row["digest"], _stored_image(old), None, str(old[PHASH_KEY]))
@@ -328,5 +364,17 @@ def _first_line(e: BaseException) -> str:
 
 
 def make_loader(options: RayOptions, settings: Settings, spec: ModelSpec) -> RayLoader:
-    """Join the cluster and return the loader (raises ConfigError without Ray, RayClusterError if unreachable)."""
+    """Join the cluster and return the loader: the actor pool, or Ray Data with `engine="data"`.
+
+    Raises:
+        ConfigError: Ray is not installed; or workers would write to an embedded index.
+        RayClusterError: the cluster is unreachable.
+    """
+    if options.writes == "workers" and not settings.chroma_url:
+        raise ConfigError("--ray-writes workers needs a Chroma server (--chroma-url): an embedded index is "
+                          "written only by the driver")
+    if options.engine == "data":
+        from multimodal.ray_data import RayDataLoader
+
+        return RayDataLoader(options, settings, spec)
     return RayLoader(options, settings, spec)

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 
 from multimodal.errors import ConfigError
 
+ENGINES = ("actors", "data")
+WRITERS = ("driver", "workers")
+
 
 @dataclass(frozen=True)
 class RayOptions:
@@ -17,6 +20,9 @@ class RayOptions:
     workers: int = 0  # actors; 0 = as many as the cluster's CPUs (or GPUs) allow
     cpus_per_worker: float = 1.0
     gpus_per_worker: float = 0.0
+    engine: str = "actors"  # actors (the pool in ray_ingest) or data (Ray Data map_batches, a benchmark path)
+    writes: str = "driver"  # who writes to a Chroma server: driver, or workers (a benchmark path)
+
 
 def add_ray_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("Ray (pip install 'multimodal[ray]')")
@@ -29,6 +35,10 @@ def add_ray_options(parser: argparse.ArgumentParser) -> None:
                        help="CPUs reserved per worker (default 1; also its decode and torch threads)")
     group.add_argument("--ray-gpus-per-worker", type=float, metavar="N", default=0.0,
                        help="GPUs per worker (1 puts one model on each GPU; default 0: CPU)")
+    # Measured against the defaults with benchmarks/scale.py --ray and not chosen (README: Scaling); kept to
+    # rerun that comparison, so they stay out of --help.
+    group.add_argument("--ray-engine", choices=ENGINES, default="actors", help=argparse.SUPPRESS)
+    group.add_argument("--ray-writes", choices=WRITERS, default="driver", help=argparse.SUPPRESS)
 
 
 def ray_options(args: argparse.Namespace) -> RayOptions | None:
@@ -41,4 +51,5 @@ def ray_options(args: argparse.Namespace) -> RayOptions | None:
         raise ConfigError("--ray-workers, --ray-cpus-per-worker and --ray-gpus-per-worker must not be negative")
     if args.ray_cpus_per_worker == 0 and args.ray_gpus_per_worker == 0:
         raise ConfigError("a Ray worker needs some CPU or GPU: --ray-cpus-per-worker or --ray-gpus-per-worker > 0")
-    return RayOptions(address, workers, args.ray_cpus_per_worker, args.ray_gpus_per_worker)
+    return RayOptions(address, workers, args.ray_cpus_per_worker, args.ray_gpus_per_worker,
+                      getattr(args, "ray_engine", "actors"), getattr(args, "ray_writes", "driver"))

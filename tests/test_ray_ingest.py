@@ -36,7 +36,9 @@ from tests.fixtures.ray_cluster import RayCluster
 PHOTOS = 20  # small: every node has one CPU on a shared 2-core box
 BAD = {"broken.jpg": b"not a jpeg at all", "part1/empty.png": b""}
 BATCH = ["--batch-size", "2"]  # many small batches, so a fault lands mid-run
-_SKIP_KEYS = {"seconds", "images_per_second", "ray_workers", "ray_start_seconds"}
+_SKIP_KEYS = {"seconds", "images_per_second", "ray_workers", "ray_start_seconds", "ray_records_written",
+              "ray_write_records_per_second"}
+ALTERNATIVES = {"ray-data": ["--ray-engine", "data"], "worker-writes": ["--ray-writes", "workers"]}
 
 
 @pytest.fixture(scope="module")
@@ -187,3 +189,60 @@ def test_worker_rows_are_turned_into_the_same_results_as_a_local_read() -> None:
     assert out[1][0] is works[0] and (loaded.image.width, loaded.image.height, loaded.digest) == (3, 4, "d0")
     assert loaded.vector is not None and loaded.vector.tolist() == [1.0, 1.0]
     assert loaded.phash == "f" * 16  # the fingerprint of the pixels the worker decoded, not of a placeholder
+
+
+@pytest.mark.ray
+@pytest.mark.server
+@pytest.mark.clip
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(ALTERNATIVES))
+def test_the_measured_alternatives_equal_a_plain_ingest(ray_cluster: RayCluster, chroma_server: ChromaServer,
+                                                      ray_photos: Path, plain: tuple[dict, Snapshot],
+                                                      name: str) -> None:
+    """Ray Data's map_batches and writes from the workers (kept to rerun benchmarks/scale.py) build the same index."""
+    done = ray_ingest(ray_cluster, str(ray_photos), *location(chroma_server.url, f"ray-{name}"), *TINY, *BATCH,
+                      *ALTERNATIVES[name], "--json", "-q")
+    assert done.returncode == 0, done.stderr[-3000:] + ray_cluster.logs()
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["ray_workers"] == 2
+    assert comparable(report) == comparable(plain[0])
+    assert_same_index(snapshot(settings_for(chroma_server.url, f"ray-{name}")), plain[1])
+    if name == "worker-writes":  # every image and caption went from a worker to the server
+        assert report["ray_records_written"] == PHOTOS + plain[0]["captions"]
+        assert report["ray_write_records_per_second"] > 0
+    else:
+        assert "ray_records_written" not in report
+
+
+def test_workers_never_write_an_embedded_index(tmp_path: Path) -> None:
+    from multimodal.config import Settings
+    from multimodal.encoder import ModelSpec
+    from multimodal.errors import ConfigError
+    from multimodal.ray_ingest import make_loader
+    from multimodal.ray_options import RayOptions
+
+    options = RayOptions(f"127.0.0.1:{free_port()}", writes="workers")
+    with pytest.raises(ConfigError, match="--chroma-url"):  # refused before any cluster is joined
+        make_loader(options, Settings.resolve(index_dir=tmp_path / "idx"), ModelSpec("mm-tiny", "none"))
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_a_local_cluster_starts_no_dashboard_and_sends_no_usage_stats() -> None:
+    """`--ray local` as the CLI starts it (ray_ingest.connect), asked from inside: no dashboard URL, stats off."""
+    probe = (
+        "import json, ray\n"
+        "from multimodal.ray_ingest import connect\n"
+        "from multimodal.ray_options import RayOptions\n"
+        "connect(RayOptions('local'), 5)\n"
+        "from ray._common.usage import usage_lib\n"
+        "from ray._private.worker import get_dashboard_url\n"
+        "print(json.dumps({'dashboard': get_dashboard_url(), 'usage': usage_lib.usage_stats_enabled()}))\n"
+        "ray.shutdown()\n"
+    )
+    env = {k: v for k, v in cli_env().items() if not k.startswith("RAY_")}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env,
+                          timeout=RUN_TIMEOUT, cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr[-2000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen == {"dashboard": "", "usage": False} or seen == {"dashboard": None, "usage": False}, seen

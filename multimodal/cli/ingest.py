@@ -80,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
         if loader is not None:
             data["ray_workers"] = loader.workers_started
             data["ray_start_seconds"] = loader.start_seconds  # of `seconds`: workers loading their model
+            if ray is not None and ray.writes == "workers":
+                data.update(loader.tally.report())
         print_json(data)
     else:
         _print_summary(report)
