@@ -35,6 +35,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -45,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import REPO, machine, median, percentile, photo_folder
+from _common import REPO, cache_dir, machine, median, percentile, photo_folder
 
 from multimodal.config import Settings
 from multimodal.encoder import ModelSpec
@@ -192,6 +193,7 @@ RAY_CONFIGS: dict[str, tuple[int, list[str]]] = {  # name -> (Ray workers, 0 = p
     "Ray Data, 2 workers": (2, ["--ray-engine", "data"]),
     "pool, 2 workers, worker writes": (2, ["--ray-writes", "workers"]),
 }
+BASIC = ("plain, 1 core", "pool, 1 worker", "plain, 2 cores", "pool, 2 workers")  # without --ray-all
 
 
 def ray_ingest(folder: Path, url: str, model: list[str], cluster: Any, workers: int, extra: list[str],
@@ -217,12 +219,16 @@ def ray_main(args: argparse.Namespace, folder: Path, model: list[str]) -> None:
     server = Server(work / "server", args.port)
     cluster = RayCluster(work)
     started = machine()
-    runs: dict[str, list[dict]] = {name: [] for name in RAY_CONFIGS}
+    configs = {k: v for k, v in RAY_CONFIGS.items() if args.ray_all or k in BASIC}
+    raw = cache_dir() / "scale-ray-last.json"  # every run's report so far, kept if the benchmark is stopped
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a `timeout` still stops the cluster and server
+    runs: dict[str, list[dict]] = {name: [] for name in configs}
     try:
         cluster.start(nodes=2)
         for r in range(args.repeats):  # interleaved: a change in the machine's load hits every configuration
-            for k, (name, (workers, extra)) in enumerate(RAY_CONFIGS.items()):
+            for k, (name, (workers, extra)) in enumerate(configs.items()):
                 runs[name].append(ray_ingest(folder, server.url, model, cluster, workers, extra, f"b-{k}-r{r}"))
+                raw.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "runs": runs}))
                 print(f"  repeat {r}, {name}: {runs[name][-1]['steady_per_s']:.2f} images/s steady", file=sys.stderr)
     finally:
         cluster.stop()
@@ -237,29 +243,37 @@ def ray_main(args: argparse.Namespace, folder: Path, model: list[str]) -> None:
         print(f"  {name:32s} {median([x['per_s'] for x in rs]):10.2f} {median([x['steady_per_s'] for x in rs]):8.2f}"
               f"  {median([x['start'] for x in rs]):4.1f} s   (steady runs: {listed})")
     print_ray_ratios(runs)
+    if args.ray_all:
+        print_alternatives(runs)
+
+
+def _rate(runs: dict[str, list[dict]], name: str, key: str = "steady_per_s") -> float:
+    return median([x[key] for x in runs[name]])
+
+
+def _paired(runs: dict[str, list[dict]], a: str, b: str, key: str = "per_s") -> float:
+    """Median over repeats of run a / run b (the runs of one repeat were back to back)."""
+    return median([x[key] / y[key] for x, y in zip(runs[a], runs[b], strict=True)])
 
 
 def print_ray_ratios(runs: dict[str, list[dict]]) -> None:
-    def rate(name: str, key: str = "steady_per_s") -> float:
-        return median([x[key] for x in runs[name]])
+    plain1, pool1 = _rate(runs, "plain, 1 core"), _rate(runs, "pool, 1 worker")
+    print(f"  Ray's overhead per image on one node (pool): {plain1 / pool1 - 1:+.0%} steady (target <= 15%), "
+          f"{_paired(runs, 'plain, 1 core', 'pool, 1 worker') - 1:+.0%} end to end")
+    print(f"  2 workers / 1 worker (pool, steady): {_rate(runs, 'pool, 2 workers') / pool1:.2f}x; "
+          f"plain 2 cores / 1 core: {_rate(runs, 'plain, 2 cores') / plain1:.2f}x")
+    print(f"  at one 1-CPU worker's steady rate ({pool1:.2f} images/s): 1M images = {1e6 / pool1 / 3600:,.0f} "
+          f"worker-hours, 100M = {1e8 / pool1 / 3600:,.0f} worker-hours (divide by the workers)")
 
-    def paired(a: str, b: str, key: str = "per_s") -> float:  # median of per-repeat ratios a / b
-        return median([x[key] / y[key] for x, y in zip(runs[a], runs[b], strict=True)])
 
-    print(f"  Ray's overhead per image on one node (pool): {rate('plain, 1 core') / rate('pool, 1 worker') - 1:+.0%}"
-          f" steady (target <= 15%), {paired('plain, 1 core', 'pool, 1 worker') - 1:+.0%} end to end")
-    print(f"  Ray Data / pool, end to end: 1 worker {paired('Ray Data, 1 worker', 'pool, 1 worker'):.2f}x, "
-          f"2 workers {paired('Ray Data, 2 workers', 'pool, 2 workers'):.2f}x")
-    print(f"  2 workers / 1 worker (pool, steady): {rate('pool, 2 workers') / rate('pool, 1 worker'):.2f}x; "
-          f"plain 2 cores / 1 core: {rate('plain, 2 cores') / rate('plain, 1 core'):.2f}x")
+def print_alternatives(runs: dict[str, list[dict]]) -> None:
+    print(f"  Ray Data / pool, end to end: 1 worker {_paired(runs, 'Ray Data, 1 worker', 'pool, 1 worker'):.2f}x, "
+          f"2 workers {_paired(runs, 'Ray Data, 2 workers', 'pool, 2 workers'):.2f}x")
     writes = runs["pool, 2 workers, worker writes"]
     print(f"  worker writes / driver writes, end to end: "
-          f"{paired('pool, 2 workers, worker writes', 'pool, 2 workers'):.2f}x; the workers wrote "
+          f"{_paired(runs, 'pool, 2 workers, worker writes', 'pool, 2 workers'):.2f}x; the workers wrote "
           f"{median([x['ray_records_written'] for x in writes]):.0f} records at "
           f"{median([x['ray_write_records_per_second'] for x in writes]):.0f} records/s per worker while upserting")
-    one = rate("pool, 1 worker")  # images/s of one 1-CPU worker
-    print(f"  at one 1-CPU worker's steady rate ({one:.2f} images/s): 1M images = {1e6 / one / 3600:,.0f} "
-          f"worker-hours, 100M = {1e8 / one / 3600:,.0f} worker-hours (divide by the workers)")
 
 
 def main() -> None:
@@ -270,6 +284,7 @@ def main() -> None:
     parser.add_argument("--photos", type=Path, help="ingest this folder instead of N generated photos")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats of the ingest configurations")
     parser.add_argument("--port", type=int, default=18_555)
+    parser.add_argument("--ray-all", action="store_true", help="with --ray: also Ray Data and worker writes")
     parser.add_argument("--photo-size", default="4032x3024", help="generated photos' size, WxH (default 12 MP)")
     parser.add_argument("--ray", action="store_true", help="only: plain ingest vs ingest --ray (1 and 2 nodes)")
     args = parser.parse_args()
