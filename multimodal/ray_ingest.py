@@ -8,8 +8,10 @@ digest, size, format, date and the vector), so the driver commits them batch by 
 driver resumes on rerun, a killed worker (process or node) only costs its in-flight batches, which the
 pool sends to another actor.
 
-Why an actor pool and not Ray Data's `map_batches`: see the README's Scaling section (measured with
-benchmarks/scale.py). Ray is imported lazily; without it `--ray` is a one-line `ConfigError` naming the extra.
+Why an actor pool and not Ray Data's `map_batches` (multimodal/ray_data.py, `--ray-engine data`), and why the
+driver writes and not the workers (multimodal/ray_writer.py, `--ray-writes workers`): measured with
+benchmarks/scale.py --ray --ray-all, see the README's Scaling section. Ray is imported lazily; without it `--ray` is
+a one-line `ConfigError` naming the extra.
 """
 
 from __future__ import annotations
