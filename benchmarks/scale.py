@@ -205,7 +205,11 @@ def ray_ingest(folder: Path, url: str, model: list[str], cluster: Any, workers: 
         cmd += ["--ray", cluster.address, "--ray-workers", str(workers)]
         env = {**ENV, **cluster.env}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
-    report = report_of(proc)
+    try:
+        report = report_of(proc)
+    finally:
+        if proc.poll() is None:  # the benchmark was stopped mid-run
+            proc.kill()
     start = report.get("ray_start_seconds", 0.0)
     return {**report, "per_s": report["encoded"] / report["seconds"],
             "steady_per_s": report["encoded"] / (report["seconds"] - start), "start": start}
