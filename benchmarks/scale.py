@@ -230,7 +230,8 @@ def ray_main(args: argparse.Namespace, folder: Path, model: list[str]) -> None:
     try:
         cluster.start(nodes=2)
         for r in range(args.repeats):  # interleaved: a change in the machine's load hits every configuration
-            for k, (name, (workers, extra)) in enumerate(configs.items()):
+            order = list(enumerate(configs.items()))  # odd repeats run backwards: no configuration is always last
+            for k, (name, (workers, extra)) in order[::-1] if r % 2 else order:
                 runs[name].append(ray_ingest(folder, server.url, model, cluster, workers, extra, f"b-{k}-r{r}"))
                 raw.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "runs": runs}))
                 print(f"  repeat {r}, {name}: {runs[name][-1]['steady_per_s']:.2f} images/s steady", file=sys.stderr)
