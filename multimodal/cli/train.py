@@ -58,6 +58,9 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hard-negatives", type=float, default=0.0, metavar="SHARE",
                    help="share of batches whose captions all share one word (0-1, default 0): teaches the "
                         "attributes a random batch lets the model skip")
+    p.add_argument("--colourless-epochs", type=int, default=0, metavar="N",
+                   help="the first N epochs train only on captions that name no colour (default 0): a model "
+                        "learns colour first and then reads shapes through it; this teaches shapes first")
     p.add_argument("--restart", action="store_true", help="ignore a checkpoint in --out and start over")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     p.add_argument("--workers", type=int, default=0, help="image-decoding threads (default: one per core)")
@@ -75,6 +78,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         weight_decay=args.weight_decay, seed=args.seed, val_fraction=args.val_fraction,
         eval_data=Path(args.eval_data).expanduser() if args.eval_data else None, device=args.device,
         workers=args.workers, restart=args.restart, hard_negatives=args.hard_negatives,
+        colourless_epochs=args.colourless_epochs,
     )
 
 
