@@ -16,7 +16,7 @@ from multimodal.model_folder import atomic_write
 
 NOTE_FILE = "model_note.json"
 RANDOM_NOTE = "random weights — for tests and benchmarks; results carry no meaning"
-TOY_NOTE = "toy model trained on coloured shapes — it reads their colour, size and position, not yet their shape"
+TOY_NOTE = "toy model trained on coloured shapes — right for the colour and shape pairs it saw, often wrong for pairs it never saw"
 
 
 def is_random(spec: ModelSpec | None) -> bool:

@@ -120,8 +120,8 @@ def test_eval_reports_zero_shot_for_class_folders_and_ann_recall_for_an_index(
     analogies = result["analogies"]
     assert analogies["n"] == 4200 and analogies["accuracy"] >= analogies["baseline"] + 0.15
     assert set(result["clustering"]) == {"class", "shape", "colour", "size", "position"}
-    position = result["clustering"]["position"]
-    assert position["nmi"] > position["baseline"]["nmi"] + 0.3  # the space separates positions; raw pixels hardly
+    shape = result["clustering"]["shape"]
+    assert shape["nmi"] > shape["baseline"]["nmi"] + 0.15  # the space groups shapes; raw pixels hardly do
 
 
 def test_eval_reports_recall_per_caption_language_and_the_translation_check(tmp_path: Path) -> None:

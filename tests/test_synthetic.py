@@ -77,3 +77,27 @@ def test_class_folders_are_read_back_as_zero_shot_labels(tmp_path: Path) -> None
     attrs = read_attributes(tmp_path)
     assert data.labels is not None and len(data.labels) == len(data.paths) == len(attrs)
     assert all(label == attrs[path].shape for label, path in zip(data.labels, data.paths, strict=True))
+
+
+def test_attribute_captions_name_one_attribute_each_in_both_languages() -> None:
+    from multimodal.colour_words import names_a_colour
+    from multimodal.synthetic import Attributes, attribute_captions, captions_for
+
+    star = Attributes("star", "green", "small", "left")
+    assert attribute_captions(star) == ["a star", "a green shape", "a small shape", "a shape on the left"]
+    # French: "forme" is feminine, so its adjectives agree with it, not with the shape's noun.
+    assert attribute_captions(Attributes("circle", "green", "small", "top"), "fr") == [
+        "un cercle", "une forme verte", "une petite forme", "une forme en haut"]
+    rich = captions_for(star, "rich")
+    assert set(attribute_captions(star)) <= set(rich)
+    # Only the colour caption of the four names a colour: the others stay true of a star of any colour.
+    assert [names_a_colour(t) for t in attribute_captions(star, "fr")] == [False, True, False, False]
+
+
+def test_colour_words_are_read_as_words_not_substrings() -> None:
+    from multimodal.colour_words import colourless, names_a_colour
+
+    assert names_a_colour("Une étoile VERTE, petite") and names_a_colour("a red-brick wall")
+    assert not names_a_colour("a credit card on a bored cat")  # "red" inside other words
+    assert colourless(["a red star", "a star", "une forme bleue", "une forme à gauche"]) == [
+        "a star", "une forme à gauche"]
