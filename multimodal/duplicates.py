@@ -37,7 +37,7 @@ from multimodal.store import IMAGE, Store
 # stage only proposes candidates, so it errs on recall. On the tuning set every value up to 0.4 kept every
 # planted copy with both random-weight models, at precision 1.0 throughout. A first choice (0.3, 10 neighbours)
 # then missed recoloured copies of real photos under random-weight ViT-B-32 (recall 0.87), which place them far
-# apart; 0.1 and 20 neighbours were set after seeing that (README, "Near-duplicates"). The cost is more hash
+# apart; 0.1 and 20 neighbours were set after seeing that (docs/toolkit.md, "Near-duplicates"). The cost is more hash
 # comparisons (cheap) and a k-NN query of 20 instead of 10.
 DEFAULT_RELATIVE = 0.1
 DEFAULT_NEIGHBOURS = 20  # neighbours compared per image, and the one whose similarity is the local reference

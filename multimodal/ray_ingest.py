@@ -8,7 +8,7 @@ digest, size, format, date and the vector), so the driver commits them batch by 
 driver resumes on rerun, a killed worker (process or node) only costs its in-flight batches, which the
 pool sends to another actor.
 
-Why an actor pool and not Ray Data's `map_batches`: see the README's Scaling section (measured with
+Why an actor pool and not Ray Data's `map_batches`: see docs/scaling.md (measured with
 benchmarks/scale.py). Ray is imported lazily; without it `--ray` is a one-line `ConfigError` naming the extra.
 """
 

@@ -64,7 +64,7 @@ def test_the_readme_hnsw_command_names_the_real_flags_and_defaults() -> None:
 
     from multimodal.cli.common import settings_from
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[1] / "docs" / "performance.md").read_text()
     found = re.search(r"`multimodal ingest (--hnsw[^`]*)` \(the defaults", readme)
     assert found is not None
     args = build_parser().parse_args(["ingest", "x", *found.group(1).split()])

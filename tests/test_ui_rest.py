@@ -16,7 +16,7 @@ from tests.fixtures.ui_app import MAX_UPLOAD_BYTES, bomb_png, free_port, served_
 from ui import RunningUI, launch
 
 pytestmark = pytest.mark.slow  # starting a Gradio server takes seconds
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+WEB_UI_DOC = (Path(__file__).resolve().parents[1] / "docs" / "web-ui.md").read_text()
 MAX_BYTES = MAX_UPLOAD_BYTES
 
 
@@ -127,8 +127,8 @@ def test_with_auth_the_api_needs_the_ui_password(tmp_path: Path) -> None:
 
 
 def test_the_readme_curl_examples_name_real_routes(http: httpx.Client) -> None:
-    section = re.search(r"### REST API.*?```(?:bash|sh)\n(.*?)```", README, re.S)
-    assert section is not None, "the README must show curl examples for the REST API"
+    section = re.search(r"### REST API.*?```(?:bash|sh)\n(.*?)```", WEB_UI_DOC, re.S)
+    assert section is not None, "docs/web-ui.md must show curl examples for the REST API"
     commands = [line for line in section.group(1).splitlines() if line.startswith("curl")]
     assert len(commands) >= 3
     schema = http.get("/openapi.json").json()

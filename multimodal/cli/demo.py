@@ -20,7 +20,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description="Generates a captioned sample set (coloured shapes, captions in English and French), loads "
         "the tiny model that ships with the project (trained on such a set by `multimodal train`; "
         "data/demo-model/recipe.json records how), ingests the sample gallery into the demo's own index, then "
-        "opens the web UI. Nothing is downloaded; your own index is not touched.",
+        "opens the web UI. Nothing is downloaded; your own index is not touched. From an empty data folder it is "
+        "ready in about 14 s (measured on a shared 2-core machine).",
     )
     p.add_argument("--retrain", action="store_true", help="train the demo model here with the recorded recipe "
                    "instead of using the shipped one (tens of minutes on two cores; cached afterwards)")

@@ -123,7 +123,7 @@ def bf16_tip(asked: str, encoder: Any, seconds: float) -> str | None:
     if getattr(getattr(encoder, "device", None), "type", None) != "cpu" or not cpu_has_bf16():
         return None
     return ("tip: this CPU computes bfloat16 natively: --precision bf16 (or MULTIMODAL_PRECISION=bf16) runs "
-            "ViT-B-32 about 1.9x faster, with vectors within cosine 0.9998 of float32 ones (README: Performance)")
+            "ViT-B-32 about 1.9x faster, with vectors within cosine 0.9998 of float32 ones (docs/performance.md)")
 
 
 def _print_summary(report: Any) -> None:

@@ -49,6 +49,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--since", metavar="DATE", help="taken/modified on or after (YYYY-MM-DD)")
     p.add_argument("--until", metavar="DATE", help="taken/modified on or before (YYYY-MM-DD)")
     p.add_argument("--json", action="store_true", help='print [{"id","path","score",...}]')
+    p.add_argument("--ids", action="store_true", help="print ID<TAB>PATH lines: the ids --id, --like and "
+                   "--dislike take")
     add_index_options(p)
     add_model_options(p)
     return p
@@ -76,6 +78,9 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
     if args.json:
         print_json([_hit_dict(h) for h in hits])
+    elif args.ids:
+        for hit in hits:
+            print(f"{hit.image_id}\t{hit.path}")
     else:
         for hit in hits:
             print(hit.path)
