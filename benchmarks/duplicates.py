@@ -37,6 +37,7 @@ from multimodal.demo import prepare_data
 from multimodal.duplicates import DEFAULT_RELATIVE, find_duplicates
 from multimodal.images import load_image, walk_images
 from multimodal.index import Index
+from multimodal.model_spec import split_pair
 from multimodal.perceptual import MAX_CHROMA, MAX_DHASH, MAX_PHASH, compare, fingerprint
 from tests.fixtures.photos import write_photos
 from tests.fixtures.planted import PlantedSet, make_planted_photos, make_planted_set, pair_scores
@@ -62,10 +63,10 @@ def tune_hashes(planted: PlantedSet) -> dict[str, Any]:
 
 
 def measure(model: str, work: Path, bases: int, photos: list[Path], gallery: Path, tune: PlantedSet) -> dict[str, Any]:
-    name, _, weights = model.partition(":") if not model.startswith(("local-dir:", "hf-hub:")) else (model, "", "")
+    name, weights = split_pair(model)
     held = make_planted_set(work / "held-out", bases, seed=1)
     real = make_planted_photos(work / "real-copies", photos)
-    index = Index.open(Settings.resolve(index_dir=work / "index", model=name, pretrained=weights or None))
+    index = Index.open(Settings.resolve(index_dir=work / "index", model=name, pretrained=weights))
     for root in (tune.root, held.root, real.root, photos[0].parent, gallery):
         index.ingest(root)
     row: dict[str, Any] = {"model": model, "strictest_full_recall": _sweep(index, tune)}

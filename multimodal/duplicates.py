@@ -31,7 +31,8 @@ import numpy as np
 
 from multimodal.errors import ConfigError
 from multimodal.perceptual import MAX_CHROMA, MAX_DHASH, MAX_PHASH, PHASH_KEY, same_picture
-from multimodal.store import IMAGE, Store
+from multimodal.records import IMAGE
+from multimodal.store import Store
 
 # Chosen by measurement (benchmarks/duplicates.py): with the pixel check carrying precision, the embedding
 # stage only proposes candidates, so it errs on recall. On the tuning set every value up to 0.4 kept every

@@ -23,10 +23,11 @@ from typing import Any
 
 import numpy as np
 
+from multimodal.batch_encode import encode_texts
 from multimodal.encoder import Encoder
 from multimodal.errors import ConfigError, NotFoundError
-from multimodal.evaluate import encode_texts
-from multimodal.store import IMAGE, Store
+from multimodal.records import IMAGE
+from multimodal.store import Store
 
 DEFAULT_TEMPLATE = "{word}"  # bare words; try "a photo of {word}" as a control: results can move with it
 DEFAULT_PERMUTATIONS = 10_000

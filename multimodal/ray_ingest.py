@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 
 from multimodal.config import Settings
-from multimodal.encoder import ModelSpec
 from multimodal.errors import ConfigError, ImageLoadError, RayClusterError
 from multimodal.images import LoadedImage, file_digest, load_image
 from multimodal.ingest import _Loaded, _stored_image, _Work
+from multimodal.model_spec import ModelSpec
 from multimodal.perceptual import PHASH_KEY, fingerprint
 from multimodal.pipeline import DECODE_NICE, ordered_map
 from multimodal.ray_options import RayOptions

@@ -23,9 +23,9 @@ from multimodal.config import Settings
 from multimodal.encoder import Encoder
 from multimodal.errors import ConfigError, NotFoundError
 from multimodal.images import load_image
-from multimodal.ingest import image_id
 from multimodal.match import MatchJudge, Verdict
-from multimodal.store import CAPTION, IMAGE, Hit, Store
+from multimodal.records import CAPTION, IMAGE, image_id
+from multimodal.store import Hit, Store
 
 Target = Literal["images", "captions", "both"]
 ImageLike = str | Path | Image.Image

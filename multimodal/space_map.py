@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from multimodal.errors import ConfigError, ImageLoadError
-from multimodal.store import IMAGE, Store
+from multimodal.records import IMAGE
+from multimodal.store import Store
 
 DEFAULT_SAMPLE = 2000  # points on a map: enough to see structure, few enough for a light page
 THUMBNAIL = 96  # longest side (px) of the thumbnails embedded for hovering

@@ -20,13 +20,12 @@ import numpy as np
 from multimodal import model_notes
 from multimodal.compression import NONE, Codec
 from multimodal.config import Settings
-from multimodal.encoder import ModelSpec
 from multimodal.errors import ConfigError, EmptyIndexError, ModelMismatchError, StoreUnavailableError
+from multimodal.model_spec import ModelSpec
+from multimodal.records import CAPTION, IMAGE, image_id_of
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")  # no phone-home, also for clients we do not build
 
-IMAGE = "image"
-CAPTION = "caption"
 _PAGE = 2000  # records fetched per get() call when scanning the index
 _FIRST_BACKOFF = 0.5  # seconds before the first retry of a call that found the server unreachable
 _MAX_BACKOFF = 8.0  # retries back off exponentially up to this interval
@@ -57,7 +56,7 @@ class Hit:
 
     @property
     def image_id(self) -> str:
-        return str(self.metadata.get("image_id", self.id))
+        return image_id_of(self.id, self.metadata)
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,9 @@ import torch
 from PIL import Image
 
 import multimodal.encoder as encoder_module
-from multimodal.encoder import ModelSpec, cpu_has_bf16, load_encoder
+from multimodal.encoder import cpu_has_bf16, load_encoder
 from multimodal.errors import ConfigError, WeightsUnavailableError
+from multimodal.model_spec import ModelSpec
 
 pytestmark = pytest.mark.clip
 

@@ -15,8 +15,8 @@ from multimodal.demo import DemoAssets
 from multimodal.evaluate import ann_recall, evaluate_folder, load_captioned, top_confusions
 from multimodal.index import Index
 from multimodal.model_scores import EVAL_FILE
+from multimodal.records import IMAGE
 from multimodal.retrieval_metrics import recall_at_k
-from multimodal.store import IMAGE
 from multimodal.synthetic import caption, caption_fr, generate
 from tests.conftest import write_image
 from tests.fixtures.fake_encoder import FakeEncoder

@@ -13,8 +13,8 @@ import pytest
 from multimodal.config import Settings
 from multimodal.errors import ModelMismatchError, NotFoundError
 from multimodal.index import Index
-from multimodal.ingest import Shard, image_id
-from multimodal.store import CAPTION, IMAGE
+from multimodal.ingest import Shard
+from multimodal.records import CAPTION, IMAGE, image_id
 from tests.conftest import write_image
 from tests.fixtures.fake_encoder import FakeEncoder
 

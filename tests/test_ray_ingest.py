@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from multimodal.store import IMAGE
+from multimodal.records import IMAGE
 from tests.fixtures.chroma_server import ChromaServer, free_port
 from tests.fixtures.ingest_runs import (
     RUN_TIMEOUT,

@@ -11,7 +11,7 @@ from PIL import Image
 
 from multimodal.errors import ConfigError, EmptyIndexError, NotFoundError
 from multimodal.index import Index
-from multimodal.ingest import image_id
+from multimodal.records import image_id
 from multimodal.search import Filters, Term
 from tests.conftest import write_image
 from tests.fixtures.fake_encoder import FakeEncoder

@@ -15,7 +15,6 @@ import pytest
 
 from multimodal.config import Settings
 from multimodal.errors import IndexBusyError
-from multimodal.ingest import Shard
 from multimodal.locking import ServerLease
 from multimodal.store import Store
 
@@ -52,11 +51,11 @@ def test_racing_clients_get_exactly_one_lease(server_settings: Settings) -> None
 
 def test_shards_of_one_folder_hold_separate_leases(server_settings: Settings) -> None:
     store = Store.open(server_settings)
-    first, second = ServerLease(store, ROOT, Shard(0, 2)), ServerLease(store, ROOT, Shard(1, 2))
+    first, second = ServerLease(store, ROOT, "0/2"), ServerLease(store, ROOT, "1/2")
     first.acquire()
     second.acquire()  # the other shard runs in parallel
     with pytest.raises(IndexBusyError, match=r"shard 0/2"):
-        ServerLease(store, ROOT, Shard(0, 2)).acquire()
+        ServerLease(store, ROOT, "0/2").acquire()
     first.release()
     second.release()
 

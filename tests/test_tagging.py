@@ -8,13 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from multimodal.batch_encode import label_vectors
 from multimodal.cli.main import main
 from multimodal.config import Settings
 from multimodal.errors import ConfigError, NotFoundError
 from multimodal.evaluate import zero_shot_scores
 from multimodal.index import Index
 from multimodal.search import Filters
-from multimodal.tagging import known_tags, label_vectors, parse_labels, tag_images
+from multimodal.tagging import known_tags, parse_labels, tag_images
 from tests.fixtures.colour_words import COLOURS, ColourWordEncoder, colour_folders, colour_image
 
 LABELS = ["red", "green", "blue"]

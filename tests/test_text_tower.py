@@ -13,7 +13,7 @@ import pytest
 
 from multimodal import text_tower
 from multimodal.clip_tokens import ClipTokenizer
-from multimodal.encoder import ModelSpec
+from multimodal.model_spec import ModelSpec
 from tests.fixtures.fake_encoder import FakeEncoder
 
 needs_onnx = pytest.mark.skipif(not text_tower.available(), reason="the onnx extra is not installed")

@@ -14,9 +14,9 @@ import pytest
 from PIL import Image
 
 from multimodal.config import Settings
-from multimodal.encoder import ModelSpec
 from multimodal.index import Index
 from multimodal.model_scores import write_last_eval
+from multimodal.model_spec import ModelSpec
 from tests.fixtures.colour_words import ColourWordEncoder, colour_folders
 from ui.thumbnails import Thumbnails
 from ui.toolkit_tabs import Toolkit, add_toolkit_tabs

@@ -25,7 +25,8 @@ from multimodal.errors import ConfigError, MultimodalError
 from multimodal.evaluate import ann_recall
 from multimodal.index import Index
 from multimodal.map_page import COLOUR_BY, render_page
-from multimodal.model_scores import ModelScores, folder_of, read_scores
+from multimodal.model_scores import ModelScores, read_scores
+from multimodal.model_spec import folder_of
 from multimodal.probe import parse_attribute, parse_targets, run_probe
 from multimodal.search import Filters, Searcher
 from multimodal.space_map import build_map, thumbnails

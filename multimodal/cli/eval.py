@@ -8,12 +8,14 @@ import sys
 from dataclasses import replace
 from typing import Any
 
+from multimodal.batch_encode import DEFAULT_TEMPLATES
 from multimodal.cli.common import ProgressBar, add_index_options, add_model_options, print_json, settings_from
 from multimodal.encoder import load_encoder
 from multimodal.errors import ConfigError
-from multimodal.evaluate import DEFAULT_TEMPLATES, EvalReport, ann_recall, evaluate_folder
+from multimodal.evaluate import EvalReport, ann_recall, evaluate_folder
 from multimodal.index import Index, resolve_model
-from multimodal.model_scores import folder_of, write_last_eval
+from multimodal.model_scores import write_last_eval
+from multimodal.model_spec import folder_of
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:

@@ -6,8 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from multimodal.batch_encode import DEFAULT_TEMPLATES
 from multimodal.cli.common import add_index_options, add_model_options, print_json, settings_from
-from multimodal.evaluate import DEFAULT_TEMPLATES
 from multimodal.index import Index
 from multimodal.search import Filters
 from multimodal.tagging import parse_labels, tag_images

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from multimodal.cli.common import print_json, progress_bar
 
 if TYPE_CHECKING:  # multimodal.train loads torch: only when a run starts (`train --help` stays fast)
-    from multimodal.evaluate import RetrievalScores
+    from multimodal.retrieval_metrics import RetrievalScores
     from multimodal.train import EpochReport, StepInfo, TrainConfig
 
 
