@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import time
 from typing import Any
 
 from multimodal.config import HNSW_FLAGS, PRECISIONS, Settings
@@ -65,81 +63,6 @@ def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
         **extra,
     }
     return Settings.resolve(**flags)
-
-
-LOG_PROGRESS_SECONDS = 10.0  # when stderr is not a terminal: one progress line this often, not one per item
-
-
-def progress_bar(total: int, desc: str, unit: str, *, leave: bool = True) -> Any:
-    """A tqdm bar on a terminal; in a log (CI, `nohup`, a pipe) a `LogProgress`, which has the same methods."""
-    if not sys.stderr.isatty():  # MULTIMODAL_PROGRESS_SECONDS sets the interval (0: a line per update)
-        return LogProgress(total, desc, unit,
-                           interval=float(os.environ.get("MULTIMODAL_PROGRESS_SECONDS", LOG_PROGRESS_SECONDS)))
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit=unit, desc=desc, leave=leave, dynamic_ncols=True, file=sys.stderr)
-
-
-class LogProgress:
-    """Progress for a log: one plain line every `interval` seconds and one when closed, whatever the item count.
-
-    A tqdm bar writes a carriage-return redraw per update, which a log keeps as one line each (a demo's log grew
-    to 368 KB of "reading images" lines). This has the part of tqdm's interface the CLI uses.
-    """
-
-    def __init__(self, total: int, desc: str, unit: str, *, interval: float = LOG_PROGRESS_SECONDS,
-                 file: Any = None, clock: Any = time.monotonic) -> None:
-        self.total, self.desc, self.unit, self.interval = total, desc, unit, interval
-        self.file, self.clock = file, clock
-        self.n = 0
-        self._postfix = ""
-        self._start = self._last = clock()
-        self._shown: int | None = None
-
-    def update(self, n: int = 1) -> None:
-        self.n += n
-        self.refresh(only_if_due=True)
-
-    def refresh(self, only_if_due: bool = True) -> None:
-        now = self.clock()
-        if not only_if_due or now - self._last >= self.interval:
-            self._write(now)
-
-    def set_postfix(self, refresh: bool = True, **values: Any) -> None:
-        self._postfix = ", ".join(f"{k} {v}" for k, v in values.items())
-
-    def close(self) -> None:
-        if self._shown != self.n:
-            self._write(self.clock())
-
-    def _write(self, now: float) -> None:
-        elapsed = now - self._start
-        rate = f", {self.n / elapsed:.1f} {self.unit}/s" if elapsed > 0 else ""
-        extra = f", {self._postfix}" if self._postfix else ""
-        print(f"{self.desc}: {self.n}/{self.total} {self.unit}{rate}{extra}, {elapsed:.0f}s",
-              file=self.file or sys.stderr, flush=True)
-        self._last, self._shown = now, self.n
-
-
-class ProgressBar:
-    """A progress bar fed by the library's (done, total) progress callbacks: rate and ETA on stderr (a terminal),
-    or a line every few seconds (a log: see `LogProgress`)."""
-
-    def __init__(self, desc: str, *, disabled: bool, unit: str = "img", leave: bool = True) -> None:
-        self.desc, self.unit, self.leave, self.disabled = desc, unit, leave, disabled
-        self.bar: Any = None
-
-    def update(self, done: int, total: int) -> None:
-        if self.disabled:
-            return
-        if self.bar is None:
-            self.bar = progress_bar(total, self.desc, self.unit, leave=self.leave)
-        self.bar.n = done
-        self.bar.refresh() if done == total else self.bar.update(0)  # update(0) redraws at tqdm's own pace
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 def prepare_text_queries(index: Any, quiet: bool = False) -> None:

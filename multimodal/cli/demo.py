@@ -37,14 +37,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from multimodal import demo
-    from multimodal.cli.train import _Bars
+    from multimodal.cli.progress import TrainingBars
 
     started = time.monotonic()
     launch = None if args.no_ui else _ui_launcher()  # a missing UI is reported before minutes of training
     root = demo.demo_root()
     data_dir = Path(args.data).expanduser() if args.data else None
     _say(f"sample data in {data_dir or root / 'data'}")
-    bars = _Bars(disabled=args.quiet)
+    bars = TrainingBars(disabled=args.quiet)
     try:
         assets = demo.prepare(root, data_dir, retrain=args.retrain, on_step=bars.step, on_epoch=bars.epoch,
                               on_load=bars.load, on_stage=_say, device=args.device)

@@ -9,7 +9,8 @@ from dataclasses import replace
 from typing import Any
 
 from multimodal.batch_encode import DEFAULT_TEMPLATES
-from multimodal.cli.common import ProgressBar, add_index_options, add_model_options, print_json, settings_from
+from multimodal.cli.common import add_index_options, add_model_options, print_json, settings_from
+from multimodal.cli.progress import ProgressBar
 from multimodal.encoder import load_encoder
 from multimodal.errors import ConfigError
 from multimodal.evaluate import EvalReport, ann_recall, evaluate_folder

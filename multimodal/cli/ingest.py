@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from multimodal.cli.common import (
-    ProgressBar,
     add_hnsw_options,
     add_index_options,
     add_model_options,
@@ -18,6 +17,7 @@ from multimodal.cli.common import (
     say_model_note,
     settings_from,
 )
+from multimodal.cli.progress import ProgressBar
 from multimodal.config import Settings
 from multimodal.encoder import cpu_has_bf16
 from multimodal.ray_options import add_ray_options, ray_options
