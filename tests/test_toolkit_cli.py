@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.planted import COPY_KINDS, make_planted_set
+from multimodal.planted import COPY_KINDS, make_planted_set
 from tests.test_cli import MODEL, cli, ingest
 
 pytestmark = [pytest.mark.clip, pytest.mark.slow]
