@@ -16,9 +16,9 @@ from multimodal.cli.main import main
 from multimodal.errors import ConfigError
 from multimodal.evaluate import evaluate_folder
 from multimodal.synthetic import Attributes, generate, read_attributes
-from tests.conftest import write_image
 from tests.fixtures.attribute_encoder import AttributeEncoder
 from tests.fixtures.fake_encoder import FakeEncoder
+from tests.fixtures.images import write_image
 
 
 @pytest.fixture(scope="module")

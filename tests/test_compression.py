@@ -12,8 +12,8 @@ from multimodal.config import Settings
 from multimodal.errors import ConfigError
 from multimodal.index import Index
 from multimodal.store import Store
-from tests.conftest import write_image
 from tests.fixtures.fake_encoder import FakeEncoder
+from tests.fixtures.images import write_image
 
 
 @pytest.fixture

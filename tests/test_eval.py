@@ -18,8 +18,8 @@ from multimodal.model_scores import EVAL_FILE
 from multimodal.records import IMAGE
 from multimodal.retrieval_metrics import recall_at_k
 from multimodal.synthetic import caption, caption_fr, generate
-from tests.conftest import write_image
 from tests.fixtures.fake_encoder import FakeEncoder
+from tests.fixtures.images import write_image
 
 
 def _brute_recall(queries: np.ndarray, items: np.ndarray, relevant: list[set[int]], k: int) -> float:

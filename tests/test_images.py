@@ -11,7 +11,7 @@ from PIL import Image
 
 from multimodal.errors import ImageLoadError
 from multimodal.images import load_image, to_rgb, walk_images
-from tests.conftest import write_image
+from tests.fixtures.images import write_image
 
 MAX = 180_000_000
 

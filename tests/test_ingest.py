@@ -15,8 +15,8 @@ from multimodal.errors import ModelMismatchError, NotFoundError
 from multimodal.index import Index
 from multimodal.ingest import Shard
 from multimodal.records import CAPTION, IMAGE, image_id
-from tests.conftest import write_image
 from tests.fixtures.fake_encoder import FakeEncoder
+from tests.fixtures.images import write_image
 
 
 def _ids(index: Index, kind: str) -> set[str]:

@@ -14,7 +14,7 @@ from multimodal.cli.main import build_parser
 from multimodal.config import HnswConfig, Settings
 from multimodal.errors import ConfigError
 from multimodal.index import Index
-from tests.conftest import write_image
+from tests.fixtures.images import write_image
 
 
 def test_hnsw_defaults_are_used_when_nothing_is_given() -> None:

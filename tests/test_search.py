@@ -13,8 +13,8 @@ from multimodal.errors import ConfigError, EmptyIndexError, NotFoundError
 from multimodal.index import Index
 from multimodal.records import image_id
 from multimodal.search import Filters, Term
-from tests.conftest import write_image
 from tests.fixtures.fake_encoder import FakeEncoder
+from tests.fixtures.images import write_image
 
 
 @pytest.fixture

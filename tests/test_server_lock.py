@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from multimodal.config import Settings
 from multimodal.errors import IndexBusyError
 from multimodal.locking import ServerLease
 from multimodal.store import Store
+from tests.fixtures.processes import cli_env
 
 pytestmark = pytest.mark.server
 ROOT = Path("/photos")
@@ -95,7 +95,7 @@ def test_the_lease_of_a_killed_process_on_this_host_is_free_at_once(server_setti
         "import time; time.sleep(120)"
     )
     proc = subprocess.Popen([sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "ANONYMIZED_TELEMETRY": "False"})
+                            env=cli_env())
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
         with pytest.raises(IndexBusyError, match=f"pid {proc.pid} "):

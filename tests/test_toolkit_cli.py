@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from multimodal.planted import COPY_KINDS, make_planted_set
-from tests.test_cli import MODEL, cli, ingest
+from tests.fixtures.processes import MODEL, cli, ingest
 
 pytestmark = [pytest.mark.clip, pytest.mark.slow]
 

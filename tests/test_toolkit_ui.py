@@ -109,7 +109,7 @@ def test_the_tabs_build_inside_an_app(index: Index) -> None:
 def test_live_app_draws_the_map_and_shows_a_duplicate_group_side_by_side(index: Index, tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    from tests.fixtures.ui_app import free_port
+    from tests.fixtures.processes import free_port
     from ui import launch
 
     running = launch(index, port=free_port(), block=False, quiet=True, thumbnail_dir=tmp_path / "thumbs")

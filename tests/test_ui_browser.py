@@ -10,7 +10,8 @@ from urllib.parse import urlparse
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
-from tests.fixtures.ui_app import free_port, small_index
+from tests.fixtures.processes import free_port
+from tests.fixtures.ui_app import small_index
 from ui import RunningUI, launch
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

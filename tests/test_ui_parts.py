@@ -15,8 +15,8 @@ from multimodal.config import Settings
 from multimodal.errors import ConfigError, ImageLoadError
 from multimodal.index import Index
 from multimodal.search import Term
-from tests.conftest import write_image
 from tests.fixtures.fake_encoder import FakeEncoder
+from tests.fixtures.images import write_image
 from tests.fixtures.ui_app import bomb_png, small_index
 from ui.compose import FilterFields, parse_terms
 from ui.handlers import Handlers
