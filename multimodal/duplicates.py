@@ -103,7 +103,7 @@ def find_duplicates(store: Store, threshold: float | None = None, *, relative: f
     if not (0 <= max_phash <= 64 and 0 <= max_dhash <= 64 and 0 <= max_chroma <= 255):
         raise ConfigError(f"hash distances must be in 0..64 bits and chroma in 0..255, got {max_phash}, "
                           f"{max_dhash} and {max_chroma}")
-    store.collection  # noqa: B018 - raises EmptyIndexError with a helpful message
+    store.require_ingested()
     scope = {"$and": [{"kind": IMAGE}, where]} if where else {"kind": IMAGE}
     contents = _Contents(store.iter_records(where=scope))
     widest = max((len(ids) for ids in contents.members.values()), default=1)

@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # torch (and NumPy) load with the first model, not with this 
     from PIL import Image
 
 from multimodal.config import check_precision
-from multimodal.errors import ConfigError, WeightsUnavailableError
+from multimodal.errors import ConfigError, WeightsUnavailableError, first_line
 from multimodal.model_spec import ModelSpec
 
 RANDOM_SEED = 0  # every process that asks for random weights gets these same weights
@@ -187,7 +187,7 @@ def load_encoder(model: str, pretrained: str | None, device: str = "auto", seed:
     except (FileNotFoundError, OSError, RuntimeError) as e:
         if isinstance(e, RuntimeError) and "download" not in str(e).lower():
             raise
-        raise WeightsUnavailableError(f"cannot load weights for {spec.label()}: {_short(e)}; {_FIXES}") from e
+        raise WeightsUnavailableError(f"cannot load weights for {spec.label()}: {first_line(e)}; {_FIXES}") from e
     clip = clip.to(torch_device).eval()
     tokenizer = open_clip.get_tokenizer(kwargs["model_name"])
     note = None
@@ -401,5 +401,3 @@ def _normalise(features: torch.Tensor) -> np.ndarray:
     return features.cpu().numpy().astype(np.float32, copy=False)
 
 
-def _short(e: BaseException) -> str:
-    return str(e).splitlines()[0][:200] if str(e) else type(e).__name__

@@ -50,3 +50,9 @@ class ImageLoadError(MultimodalError):
 
 class RayClusterError(MultimodalError):
     """`ingest --ray`: the Ray cluster cannot be reached, or no worker could start on it."""
+
+
+def first_line(e: BaseException, limit: int = 200) -> str:
+    """An underlying error in one short line, for the message of the error that wraps it."""
+    lines = str(e).strip().splitlines()
+    return lines[0][:limit] if lines else type(e).__name__

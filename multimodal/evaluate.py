@@ -218,7 +218,7 @@ def ann_recall(store: Store, k: int = 10, max_queries: int = 200, seed: int = 0)
     """
     images = list(store.iter_records(where={"kind": IMAGE}, embeddings=True))
     if not images:
-        store.collection  # noqa: B018 - raises EmptyIndexError with the command that fills it
+        store.require_ingested()
         raise ConfigError(f"the index at {store.location} holds no images to measure")
     queries = [r.embedding for r in store.iter_records(where={"kind": CAPTION}, embeddings=True)
                if r.embedding is not None] or [r.embedding for r in images if r.embedding is not None]

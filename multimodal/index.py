@@ -112,7 +112,7 @@ class Index:
         terms = ([Term("text", text)] if text else []) + ([Term("image", image)] if image is not None else [])
         if negative:
             terms.append(Term("text", negative, -1.0))
-        self.store.collection  # noqa: B018 - raises EmptyIndexError with a helpful message
+        self.store.require_ingested()
         return self.searcher.search(terms, k, **options)
 
     def info(self) -> IndexInfo:

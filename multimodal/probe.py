@@ -140,7 +140,7 @@ def run_probe(store: Store, encoder: Encoder, targets: tuple[Target, Target], at
         raise ConfigError("--template needs a {word} placeholder, e.g. 'a photo of {word}'")
     if permutations < 100:
         raise ConfigError(f"--permutations must be at least 100, got {permutations}")
-    store.collection  # noqa: B018 - raises EmptyIndexError with a helpful message
+    store.require_ingested()
     groups = [_vectors(store, t) for t in targets]
     shared = set(groups[0]) & set(groups[1])
     if shared:

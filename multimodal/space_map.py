@@ -87,7 +87,7 @@ def build_map(store: Store, *, sample: int = DEFAULT_SAMPLE, method: str = "pca"
         raise ConfigError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
     if sample < 3:
         raise ConfigError(f"--sample must be at least 3, got {sample}")
-    store.collection  # noqa: B018 - raises EmptyIndexError with a helpful message
+    store.require_ingested()
     scope = {"$and": [{"kind": IMAGE}, where]} if where else {"kind": IMAGE}
     ids = [r.id for r in store.iter_records(where=scope)]
     chosen = sorted(random.Random(seed).sample(ids, min(sample, len(ids))))

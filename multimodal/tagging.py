@@ -91,7 +91,7 @@ def tag_images(store: Store, encoder: Encoder, labels: Sequence[str], *,
     if not labels:
         raise ConfigError("give at least one label")
     started = time.monotonic()
-    store.collection  # noqa: B018 - raises EmptyIndexError with a helpful message
+    store.require_ingested()
     matrix = label_vectors(encoder, labels, templates)
     scope = {"$and": [{"kind": IMAGE}, where]} if where else {"kind": IMAGE}
     ids = [r.id for r in store.iter_records(where=scope)]

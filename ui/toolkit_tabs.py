@@ -166,7 +166,7 @@ class Toolkit:
 
     def _storage(self, measure: bool) -> str:
         store = self.index.store
-        store.collection  # noqa: B018 - raises EmptyIndexError with a helpful message
+        store.require_ingested()
         codec, dim = store.codec, store.dim()
         stored = codec.basis.shape[0] if codec.basis is not None else dim
         lines = [f"Vectors are stored as **{codec.name}**: {stored} numbers each (the model makes {dim}).",

@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
                       date_from=_date(args.since, "--since"), date_to=_date(args.until, "--until", end=True))
     options = {"target": args.target, "threshold": args.threshold, "filters": filters}
     index = Index.open(settings_from(args))
-    index.store.collection  # noqa: B018 - an empty index says how to fill it before a model loads
+    index.store.require_ingested()
     say_model_note(index.store.model_note())
     if terms is None:
         hits = index.searcher.recommend(args.like, args.dislike, k=args.k, **options)

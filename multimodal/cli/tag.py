@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     labels = parse_labels(args.labels, args.labels_file)
     index = Index.open(settings_from(args))
     clauses = Filters(folder=args.folder).clauses()
-    index.store.collection  # noqa: B018 - an empty index says how to fill it before a model loads
+    index.store.require_ingested()
     report = tag_images(index.store, index.encoder, labels, templates=tuple(args.template or DEFAULT_TEMPLATES),
                         top=args.top, min_score=args.min_score, where=clauses[0] if clauses else None)
     if args.json:
