@@ -18,7 +18,7 @@ from multimodal.model_scores import EVAL_FILE
 from multimodal.records import IMAGE
 from multimodal.retrieval_metrics import recall_at_k
 from multimodal.synthetic import caption, caption_fr, generate
-from tests.fixtures.fake_encoder import FakeEncoder
+from tests.fixtures.fake_encoder import FakeEncoder, stub_model_loads
 from tests.fixtures.images import write_image
 
 
@@ -180,7 +180,7 @@ def test_eval_json_of_class_folders_lists_confusions_and_a_model_folder_keeps_th
             (tmp_path / "data" / label / f"{n}.txt").write_text(f"a {label} square {n}\n")
     model = tmp_path / "model"
     model.mkdir()
-    monkeypatch.setattr("multimodal.cli.eval.load_encoder", lambda *a, **k: FakeEncoder())
+    stub_model_loads(monkeypatch, FakeEncoder, module="multimodal.cli.eval")
     code = main(["eval", str(tmp_path / "data"), "--model", f"local-dir:{model}", "--json", "-q"])
     result = json.loads(capsys.readouterr().out)
     zero_shot = result["zero_shot"]
