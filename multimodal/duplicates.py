@@ -116,7 +116,7 @@ def find_duplicates(store: Store, threshold: float | None = None, *, relative: f
         batch = [r for r in store.get(reps[start: start + _QUERY_BATCH], embeddings=True) if r.embedding is not None]
         if not batch:
             continue
-        results = store.query(np.stack([r.embedding for r in batch]), k, where=scope)
+        results = store.query(np.stack([r.vector for r in batch]), k, where=scope)
         for record, hits in zip(batch, results, strict=True):
             others = _distinct_others(record.id, hits, contents.rep_of)
             if not others:

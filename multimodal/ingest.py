@@ -301,7 +301,7 @@ class _Run:
         to_encode = [n for n in range(len(batch)) if n not in reuse]
         encoded: dict[int, np.ndarray] = {}
         if to_encode:
-            encoded = {n: batch[n].vector for n in to_encode if batch[n].vector is not None}
+            encoded = {n: vector for n in to_encode if (vector := batch[n].vector) is not None}
             local = [n for n in to_encode if n not in encoded]
             if local:
                 import torch

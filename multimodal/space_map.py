@@ -94,7 +94,7 @@ def build_map(store: Store, *, sample: int = DEFAULT_SAMPLE, method: str = "pca"
     records = [r for r in store.get(chosen, embeddings=True) if r.embedding is not None]
     if len(records) < 3:
         raise ConfigError(f"a map needs at least 3 images, the index has {len(records)}")
-    vectors = np.stack([r.embedding for r in records]).astype(np.float32)
+    vectors = np.stack([r.vector for r in records]).astype(np.float32)
     vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
     project, explained = (_umap(vectors, seed) if method == "umap" else _pca(vectors))
     xy = project(vectors)

@@ -38,6 +38,13 @@ class Record:
     embedding: np.ndarray | None = None
     document: str | None = None
 
+    @property
+    def vector(self) -> np.ndarray:
+        """The embedding of a record read with `embeddings=True` (a ValueError if it was read without)."""
+        if self.embedding is None:
+            raise ValueError(f"record {self.id} was read without its embedding")
+        return self.embedding
+
 
 @dataclass(frozen=True)
 class Hit:
@@ -223,7 +230,7 @@ class Store:
         for precision in ("fp32", "bf16", "fp16"):
             n = 0
             while left and n % _PAGE == 0:
-                page = len(self._call(self._collection.get, include=[], limit=_PAGE, offset=n,
+                page = len(self._call(self.collection.get, include=[], limit=_PAGE, offset=n,
                                       where={"$and": [{"kind": IMAGE}, {"precision": precision}]})["ids"])
                 n += page
                 if page < _PAGE:

@@ -100,7 +100,7 @@ def tag_images(store: Store, encoder: Encoder, labels: Sequence[str], *,
     for start in range(0, len(ids), _PAGE):
         records = [r for r in store.get(ids[start: start + _PAGE], embeddings=True) if r.embedding is not None]
         if records:
-            scores = label_scores(np.stack([r.embedding for r in records]), matrix)
+            scores = label_scores(np.stack([r.vector for r in records]), matrix)
             updates = [_tags(row, labels, top, min_score) for row in scores]
             untagged += sum(1 for u in updates if u["tags"] is None)
             counts.update(u["tags"][0] for u in updates if u["tags"])
