@@ -16,7 +16,7 @@ from multimodal.captions import Captions
 from multimodal.compression import Codec, check_name, fit_pca, pca_dim
 from multimodal.config import Settings
 from multimodal.encoder import Encoder
-from multimodal.errors import ConfigError
+from multimodal.errors import StateConflictError
 from multimodal.images import walk_images
 from multimodal.store import Store
 
@@ -30,7 +30,7 @@ def ensure_codec(store: Store, encoder: Encoder, settings: Settings, root: Path)
     A codec can only be chosen while the collection is empty: its vectors are stored in that form.
 
     Raises:
-        ConfigError: a different codec was asked for than the one the collection already uses.
+        StateConflictError: a different codec was asked for than the one the collection already uses.
     """
     current = store.codec
     if settings.compress is None:
@@ -39,8 +39,9 @@ def ensure_codec(store: Store, encoder: Encoder, settings: Settings, root: Path)
     if asked == current.name:
         return current
     if store.count() > 0:
-        raise ConfigError(f"the index at {store.location} stores vectors as {current.name}, not {asked}; the form "
-                          "is fixed at the first ingest: leave out --compress, or use another --collection")
+        raise StateConflictError(
+            f"the index at {store.location} stores vectors as {current.name}, not {asked}; the form is fixed at "
+            "the first ingest: leave out --compress, or use another --collection")
     dim = pca_dim(asked)
     codec = fit_pca(sample_vectors(root, encoder, settings), dim) if dim else Codec(asked)
     return store.set_codec(codec)

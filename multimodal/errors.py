@@ -19,7 +19,12 @@ class WeightsUnavailableError(MultimodalError):
     """The model's pretrained weights are not on this machine and cannot be fetched."""
 
 
-class ModelMismatchError(MultimodalError):
+class StateConflictError(MultimodalError):
+    """What is already stored was made differently from what is asked now (another model, another vector form):
+    not a mistyped flag, but a conflict with existing state. The CLI exits 1 for it, as for any failed run."""
+
+
+class ModelMismatchError(StateConflictError):
     """The index was built with one model and is being used with another."""
 
 

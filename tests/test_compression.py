@@ -10,12 +10,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+from multimodal.cli.main import main
 from multimodal.compression import Codec, fit_pca
 from multimodal.config import Settings
-from multimodal.errors import ConfigError
+from multimodal.errors import ConfigError, StateConflictError
 from multimodal.index import Index
 from multimodal.store import Store
-from tests.fixtures.fake_encoder import FakeEncoder
+from tests.fixtures.fake_encoder import FakeEncoder, stub_model_loads
 from tests.fixtures.images import write_image
 
 
@@ -95,7 +96,7 @@ def test_float16_index_stores_rounded_vectors(tmp_path: Path, photos: Path) -> N
 
 def test_the_storage_form_is_fixed_at_the_first_ingest(tmp_path: Path, photos: Path) -> None:
     open_index(tmp_path, "idx", "pca8").ingest(photos)
-    with pytest.raises(ConfigError, match="pca8"):
+    with pytest.raises(StateConflictError, match="pca8"):
         open_index(tmp_path, "idx", "float16").ingest(photos)
     write_image(photos / "new.png", seed=99, size=(16, 16))
     later = open_index(tmp_path, "idx", None)  # no flag: the index's own form
@@ -140,3 +141,13 @@ def test_unknown_storage_forms_are_refused(name: str) -> None:
     with pytest.raises(ConfigError, match="--compress"):
         Settings.resolve(compress=name)
     assert Codec().encode(np.ones((1, 3))).dtype == np.float32
+
+
+def test_asking_another_form_of_an_existing_index_exits_1_as_a_conflict_not_2_as_a_usage_error(
+        tmp_path: Path, photos: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    stub_model_loads(monkeypatch, FakeEncoder)
+    where = ["--index", str(tmp_path / "idx"), "-q"]
+    assert main(["ingest", str(photos), "--compress", "pca8", *where]) == 0
+    assert main(["ingest", str(photos), "--compress", "float16", *where]) == 1
+    assert "stores vectors as pca8, not float16" in capsys.readouterr().err
+    assert main(["ingest", str(photos), "--compress", "pca1", *where]) == 2  # a bad value is still a usage error
