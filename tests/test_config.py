@@ -41,3 +41,19 @@ def test_environment_overrides_defaults_and_flags_override_environment(monkeypat
 def test_bad_values_are_config_errors(flags: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         Settings.resolve(**flags)
+
+
+def test_train_takes_device_and_workers_from_the_environment_unless_flags_say(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from multimodal.cli.train import config_from_args, parser
+
+    monkeypatch.setenv("MULTIMODAL_DEVICE", "cpu")
+    monkeypatch.setenv("MULTIMODAL_WORKERS", "3")
+    from_env = config_from_args(parser().parse_args(["data", "--out", "model"]))
+    assert (from_env.device, from_env.workers) == ("cpu", 3)
+    flagged = config_from_args(parser().parse_args(["data", "--out", "model", "--device", "auto", "--workers", "1"]))
+    assert (flagged.device, flagged.workers) == ("auto", 1)
+    monkeypatch.delenv("MULTIMODAL_DEVICE")
+    monkeypatch.delenv("MULTIMODAL_WORKERS")
+    default = config_from_args(parser().parse_args(["data", "--out", "model"]))
+    assert (default.device, default.workers) == ("auto", 0)

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from multimodal.config import Settings
 from multimodal.errors import MultimodalError
 
 if TYPE_CHECKING:  # the library loads in run(): `demo --help` imports none of it
@@ -30,7 +31,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--index", metavar="DIR", help="the demo's index folder (default: .../multimodal/demo/index)")
     p.add_argument("--port", type=int, default=7860, help="UI port (default 7860)")
     p.add_argument("--open", action="store_true", dest="open_browser", help="open the page in a browser")
-    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    p.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: MULTIMODAL_DEVICE, else auto)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     return p
 
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     bars = TrainingBars(disabled=args.quiet)
     try:
         assets = demo.prepare(root, data_dir, retrain=args.retrain, on_step=bars.step, on_epoch=bars.epoch,
-                              on_load=bars.load, on_stage=_say, device=args.device)
+                              on_load=bars.load, on_stage=_say, device=Settings.resolve(device=args.device).device)
     finally:
         bars.close()
     if assets.shipped:

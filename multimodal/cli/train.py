@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from multimodal.cli.common import print_json
 from multimodal.cli.progress import TrainingBars
+from multimodal.config import Settings
 
 if TYPE_CHECKING:  # multimodal.train loads torch: only when a run starts (`train --help` stays fast)
     from multimodal.train import TrainConfig
@@ -59,22 +60,25 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
                    help="share of batches whose captions all share one word (0-1, default 0): teaches the "
                         "attributes a random batch lets the model skip")
     p.add_argument("--restart", action="store_true", help="ignore a checkpoint in --out and start over")
-    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
-    p.add_argument("--workers", type=int, default=0, help="image-decoding threads (default: one per core)")
+    p.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: MULTIMODAL_DEVICE, else auto)")
+    p.add_argument("--workers", type=int, help="image-decoding threads (default: MULTIMODAL_WORKERS, else one per "
+                   "core)")
     p.add_argument("--json", action="store_true", help="print the per-epoch results as JSON at the end")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The run `args` ask for; --device and --workers fall back to MULTIMODAL_DEVICE / MULTIMODAL_WORKERS (Settings)."""
     from multimodal.train import TrainConfig
 
+    settings = Settings.resolve(device=args.device, workers=args.workers)
     return TrainConfig(
         data=Path(args.data).expanduser(), out=Path(args.out).expanduser(), model=args.model,
         pretrained=args.pretrained, config=Path(args.config).expanduser() if args.config else None,
         epochs=args.epochs, minutes=args.minutes, batch_size=args.batch_size, lr=args.lr,
         weight_decay=args.weight_decay, seed=args.seed, val_fraction=args.val_fraction,
-        eval_data=Path(args.eval_data).expanduser() if args.eval_data else None, device=args.device,
-        workers=args.workers, restart=args.restart, hard_negatives=args.hard_negatives,
+        eval_data=Path(args.eval_data).expanduser() if args.eval_data else None, device=settings.device,
+        workers=settings.workers, restart=args.restart, hard_negatives=args.hard_negatives,
     )
 
 
