@@ -68,10 +68,15 @@ class Filters:
         return out
 
 
-def parse_date(text: str, label: str, *, end_of_day: bool = False) -> float:
-    """An ISO date (or date-time) → Unix time, UTC unless it says otherwise; a bare date used as an upper
-    bound (`end_of_day`) means the end of that day. `label` names the field in the error message."""
-    text = text.strip()
+def parse_date(value: str | float | None, label: str, *, end_of_day: bool = False) -> float | None:
+    """A date bound → Unix time: an ISO date (or date-time), UTC unless it says otherwise, or a Unix time as a
+    number; None or "" for no bound. A bare date used as an upper bound (`end_of_day`) means the end of that
+    day. `label` names the field in the error message (the CLI's flag, the UI's field)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    text = value.strip()
     try:
         when = dt.datetime.fromisoformat(text)
     except ValueError as e:
