@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from multimodal.cli.common import env
 from multimodal.config import Settings
 from multimodal.errors import MultimodalError
 
@@ -31,7 +32,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--index", metavar="DIR", help="the demo's index folder (default: .../multimodal/demo/index)")
     p.add_argument("--port", type=int, default=7860, help="UI port (default 7860)")
     p.add_argument("--open", action="store_true", dest="open_browser", help="open the page in a browser")
-    p.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: MULTIMODAL_DEVICE, else auto)")
+    p.add_argument("--device", help=f"cpu, cuda, cuda:N or auto (default: env {env('device')}, else auto)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     return p
 

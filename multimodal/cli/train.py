@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from multimodal.cli.common import print_json
+from multimodal.cli.common import env, print_json
 from multimodal.cli.progress import TrainingBars
 from multimodal.config import Settings
 
@@ -60,9 +60,9 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
                    help="share of batches whose captions all share one word (0-1, default 0): teaches the "
                         "attributes a random batch lets the model skip")
     p.add_argument("--restart", action="store_true", help="ignore a checkpoint in --out and start over")
-    p.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: MULTIMODAL_DEVICE, else auto)")
-    p.add_argument("--workers", type=int, help="image-decoding threads (default: MULTIMODAL_WORKERS, else one per "
-                   "core)")
+    p.add_argument("--device", help=f"cpu, cuda, cuda:N or auto (default: env {env('device')}, else auto)")
+    p.add_argument("--workers", type=int, help=f"image-decoding threads (default: env {env('workers')}, else one "
+                   "per core)")
     p.add_argument("--json", action="store_true", help="print the per-epoch results as JSON at the end")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
