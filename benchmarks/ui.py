@@ -187,7 +187,8 @@ def _round_trips(index_dir: Path, n: int, env: dict[str, str]) -> None:
 def _any_image(index_dir: Path) -> str:
     """An indexed image's path, uploaded as a query (a fresh upload: decoded and encoded each time)."""
     from multimodal.config import Settings
-    from multimodal.store import IMAGE, Store
+    from multimodal.records import IMAGE
+    from multimodal.store import Store
 
     record = next(Store.open(Settings.resolve(index_dir=index_dir)).iter_records(where={"kind": IMAGE}))
     return str(record.metadata["path"])

@@ -26,8 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from multimodal import model_notes, vocabulary
-from multimodal.encoder import ModelSpec
-from multimodal.store import IMAGE, Store
+from multimodal.model_spec import ModelSpec
+from multimodal.records import IMAGE
+from multimodal.store import Store
 
 STRONG = "strong"
 WEAK = "weak"

@@ -26,11 +26,12 @@ import numpy as np
 import torch
 
 from multimodal import vocabulary
+from multimodal.batch_encode import encode_texts
 from multimodal.contrastive_loss import multi_positive_clip_loss
 from multimodal.encoder import ClipEncoder, load_encoder, resolve_device
 from multimodal.errors import ConfigError, NotFoundError
-from multimodal.evaluate import KS, RetrievalScores, encode_texts, retrieval_scores
 from multimodal.model_folder import WEIGHTS_FILE, architecture, atomic_write, model_cfg, save_model
+from multimodal.retrieval_metrics import KS, RetrievalScores, retrieval_scores
 from multimodal.training_data import Pairs, batches_of_images, epoch_batches
 
 STATE_FILE = "train_state.pt"  # not a name open_clip's local-dir loader picks up as weights

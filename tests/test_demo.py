@@ -19,6 +19,7 @@ from multimodal.attribute_eval import score_attributes
 from multimodal.cli.train import config_from_args, parser
 from multimodal.encoder import load_encoder
 from multimodal.synthetic import generate, heldout_pairs, read_attributes
+from tests.fixtures.processes import cli_env
 
 FRESH_SEED = 2024  # held-out and gallery sets drawn afresh: data the recipe never trained or chose on
 
@@ -148,8 +149,7 @@ def test_every_demo_example_is_right_at_rank_one(demo_assets: demo.DemoAssets, t
 @pytest.mark.slow
 def test_demo_without_ui_uses_the_shipped_model_and_prints_example_searches(
         demo_assets: demo.DemoAssets, demo_home: Path, tmp_path: Path) -> None:
-    env = {**os.environ, "XDG_DATA_HOME": str(demo_home), "PYTHONUNBUFFERED": "1"}
-    env = {k: v for k, v in env.items() if not k.startswith("MULTIMODAL_")}
+    env = cli_env(XDG_DATA_HOME=str(demo_home))
     result = subprocess.run([sys.executable, "-m", "multimodal", "demo", "--no-ui", "--index", str(tmp_path / "index"),
                              "-q"], capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stderr

@@ -15,11 +15,11 @@ from multimodal.demo import DemoAssets
 from multimodal.evaluate import ann_recall, evaluate_folder, load_captioned, top_confusions
 from multimodal.index import Index
 from multimodal.model_scores import EVAL_FILE
+from multimodal.records import IMAGE
 from multimodal.retrieval_metrics import recall_at_k
-from multimodal.store import IMAGE
 from multimodal.synthetic import caption, caption_fr, generate
-from tests.conftest import write_image
-from tests.fixtures.fake_encoder import FakeEncoder
+from tests.fixtures.fake_encoder import FakeEncoder, stub_model_loads
+from tests.fixtures.images import write_image
 
 
 def _brute_recall(queries: np.ndarray, items: np.ndarray, relevant: list[set[int]], k: int) -> float:
@@ -180,7 +180,7 @@ def test_eval_json_of_class_folders_lists_confusions_and_a_model_folder_keeps_th
             (tmp_path / "data" / label / f"{n}.txt").write_text(f"a {label} square {n}\n")
     model = tmp_path / "model"
     model.mkdir()
-    monkeypatch.setattr("multimodal.cli.eval.load_encoder", lambda *a, **k: FakeEncoder())
+    stub_model_loads(monkeypatch, FakeEncoder, module="multimodal.cli.eval")
     code = main(["eval", str(tmp_path / "data"), "--model", f"local-dir:{model}", "--json", "-q"])
     result = json.loads(capsys.readouterr().out)
     zero_shot = result["zero_shot"]

@@ -14,7 +14,7 @@ from multimodal.cli.main import build_parser
 from multimodal.config import HnswConfig, Settings
 from multimodal.errors import ConfigError
 from multimodal.index import Index
-from tests.conftest import write_image
+from tests.fixtures.images import write_image
 
 
 def test_hnsw_defaults_are_used_when_nothing_is_given() -> None:
@@ -85,7 +85,7 @@ def test_a_long_float32_cpu_ingest_suggests_bf16_only_where_it_helps(monkeypatch
 
 
 def test_the_cli_progress_bar_follows_the_library_callbacks(capsys: pytest.CaptureFixture[str]) -> None:
-    from multimodal.cli.common import ProgressBar
+    from multimodal.cli.progress import ProgressBar
 
     bar = ProgressBar("ingest", disabled=False)
     for done in (1, 2, 3):

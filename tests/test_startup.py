@@ -4,13 +4,13 @@ chromadb or gradio (each costs seconds), so a mistake is reported at once and th
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 from multimodal.cli.main import COMMANDS, build_parser
+from tests.fixtures.processes import cli_env
 
 HEAVY = ("torch", "open_clip", "chromadb", "gradio")
 REPO = Path(__file__).resolve().parent.parent
@@ -18,7 +18,7 @@ LIGHT_COMMANDS = list(COMMANDS)
 
 
 def _python(code: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "xdg"), "MULTIMODAL_INDEX_DIR": str(tmp_path / "index")}
+    env = cli_env(XDG_DATA_HOME=str(tmp_path / "xdg"), MULTIMODAL_INDEX_DIR=str(tmp_path / "index"))
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env,
                           cwd=REPO, timeout=120)
 

@@ -18,6 +18,8 @@ from multimodal.synthetic import (
     short_caption,
 )
 
+FUNCTION_WORDS = {"the", "a", "on", "at", "in", "near"}  # words that name no position by themselves
+
 
 def _files(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
@@ -68,7 +70,19 @@ def test_alt_vocabulary_shares_no_attribute_word_with_english() -> None:
     en, alt = VOCABULARIES["en"], VOCABULARIES["alt"]
     for field in ("shapes", "colours", "sizes"):
         assert not set(getattr(en, field).values()) & set(getattr(alt, field).values())
-    assert not {w for p in en.positions.values() for w in p.split()} & {"west", "east", "north", "south", "middle"}
+    # Position phrases share only function words ("in the center" / "in the middle"); no word names a place.
+    en_words = {w for phrase in en.positions.values() for w in phrase.split()}
+    alt_words = {w for phrase in alt.positions.values() for w in phrase.split()}
+    assert en_words & alt_words <= FUNCTION_WORDS
+    assert len(alt_words - FUNCTION_WORDS) >= len(alt.positions)  # the alt phrases do name places
+
+
+def test_each_alt_position_phrase_tells_its_position_apart() -> None:
+    alt = VOCABULARIES["alt"]
+    assert len(set(alt.positions.values())) == len(alt.positions)
+    for position, phrase in alt.positions.items():
+        others = {w for p, text in alt.positions.items() if p != position for w in text.split()}
+        assert set(phrase.split()) - others - FUNCTION_WORDS, position
 
 
 def test_class_folders_are_read_back_as_zero_shot_labels(tmp_path: Path) -> None:

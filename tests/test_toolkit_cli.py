@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.planted import COPY_KINDS, make_planted_set
-from tests.test_cli import MODEL, cli, ingest
+from multimodal.planted import COPY_KINDS, make_planted_set
+from tests.fixtures.processes import MODEL, cli, ingest
 
 pytestmark = [pytest.mark.clip, pytest.mark.slow]
 

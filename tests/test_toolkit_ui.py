@@ -14,22 +14,22 @@ import pytest
 from PIL import Image
 
 from multimodal.config import Settings
-from multimodal.encoder import ModelSpec
 from multimodal.index import Index
 from multimodal.model_scores import write_last_eval
-from tests.fixtures.colour_words import ColourWordEncoder, colour_folders
+from multimodal.model_spec import ModelSpec
+from tests.fixtures.browser import chromium_page
+from tests.fixtures.colour_words import ColourWordEncoder, colour_folders, coloured_index
 from ui.thumbnails import Thumbnails
 from ui.toolkit_tabs import Toolkit, add_toolkit_tabs
 
 
 @pytest.fixture
 def index(tmp_path: Path) -> Index:
-    root = colour_folders(tmp_path / "colours")
-    shutil.copyfile(root / "red" / "red0.png", root / "red" / "red0-copy.png")
-    Image.open(root / "blue" / "blue0.png").resize((64, 48)).save(root / "blue" / "blue0-big.png")
-    index = Index.open(Settings.resolve(index_dir=tmp_path / "idx"), encoder=ColourWordEncoder())
-    index.ingest(root)
-    return index
+    def a_copy_and_a_resized_copy(root: Path) -> None:
+        shutil.copyfile(root / "red" / "red0.png", root / "red" / "red0-copy.png")
+        Image.open(root / "blue" / "blue0.png").resize((64, 48)).save(root / "blue" / "blue0-big.png")
+
+    return coloured_index(tmp_path, add=a_copy_and_a_resized_copy)
 
 
 @pytest.fixture
@@ -107,16 +107,14 @@ def test_the_tabs_build_inside_an_app(index: Index) -> None:
 @pytest.mark.browser
 @pytest.mark.slow
 def test_live_app_draws_the_map_and_shows_a_duplicate_group_side_by_side(index: Index, tmp_path: Path) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    from tests.fixtures.ui_app import free_port
+    from tests.fixtures.processes import free_port
     from ui import launch
 
     running = launch(index, port=free_port(), block=False, quiet=True, thumbnail_dir=tmp_path / "thumbs")
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=shutil.which("chromium") or None)
-            page = browser.new_page()
+        with chromium_page() as page:
             page.goto(running.url)
             page.get_by_role("tab", name="Map").click()
             page.get_by_role("button", name="Draw the map").click()
@@ -131,7 +129,6 @@ def test_live_app_draws_the_map_and_shows_a_duplicate_group_side_by_side(index: 
             expect(page.get_by_text("groups of identical files")).to_be_visible(timeout=30_000)
             expect(page.locator("#mm-duplicates img").first).to_be_visible(timeout=30_000)  # the first group
             assert page.locator("#mm-duplicates img").count() >= 2
-            browser.close()
     finally:
         running.close()
 

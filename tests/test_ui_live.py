@@ -13,8 +13,9 @@ from gradio_client import Client, handle_file
 
 from multimodal.errors import ConfigError
 from multimodal.index import Index
-from tests.conftest import write_image
-from tests.fixtures.ui_app import MAX_UPLOAD_BYTES, bomb_png, free_port, served_small_index
+from tests.fixtures.images import write_image
+from tests.fixtures.processes import free_port
+from tests.fixtures.ui_app import MAX_UPLOAD_BYTES, bomb_png, served_small_index
 from ui import RunningUI, launch
 
 pytestmark = pytest.mark.slow  # starting a Gradio server takes seconds

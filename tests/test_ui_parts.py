@@ -14,11 +14,12 @@ from PIL import Image
 from multimodal.config import Settings
 from multimodal.errors import ConfigError, ImageLoadError
 from multimodal.index import Index
+from multimodal.query_terms import parse_terms
 from multimodal.search import Term
-from tests.conftest import write_image
 from tests.fixtures.fake_encoder import FakeEncoder
+from tests.fixtures.images import write_image
 from tests.fixtures.ui_app import bomb_png, small_index
-from ui.compose import FilterFields, parse_terms
+from ui.compose import FilterFields
 from ui.handlers import Handlers
 from ui.safety import Exposure, check_exposure, is_loopback, load_upload, parse_auth
 from ui.service import Limits, Options, SearchService

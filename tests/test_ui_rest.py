@@ -11,8 +11,9 @@ import httpx
 import pytest
 
 from multimodal.index import Index
-from tests.conftest import write_image
-from tests.fixtures.ui_app import MAX_UPLOAD_BYTES, bomb_png, free_port, served_small_index, small_index
+from tests.fixtures.images import write_image
+from tests.fixtures.processes import free_port
+from tests.fixtures.ui_app import MAX_UPLOAD_BYTES, bomb_png, served_small_index, small_index
 from ui import RunningUI, launch
 
 pytestmark = pytest.mark.slow  # starting a Gradio server takes seconds

@@ -17,10 +17,11 @@ from typing import Any, TypeVar
 import gradio as gr
 
 from multimodal.errors import EmptyIndexError, ImageLoadError, MultimodalError
+from multimodal.query_terms import parse_terms
 from multimodal.search import Term
 from multimodal.store import Hit
 from ui import views
-from ui.compose import FilterFields, parse_terms
+from ui.compose import FilterFields
 from ui.service import NEAREST_CAPTIONS, Options, SearchService
 
 _log = logging.getLogger(__name__)

@@ -84,7 +84,7 @@ class SearchService:
 
     # -- searching -----------------------------------------------------------------------------
     def search(self, terms: Sequence[Term], options: Options) -> list[Hit]:
-        self.index.store.collection  # noqa: B018 - an empty index raises EmptyIndexError before a model loads
+        self.index.store.require_ingested()
         return self.searcher.search(terms, options.k, **options.kwargs())
 
     def search_text(self, text: str, options: Options) -> list[Hit]:
@@ -97,23 +97,23 @@ class SearchService:
 
     def image_vector(self, image: ImageLike) -> np.ndarray:
         """The query vector of `image`, to search with more than once without encoding it again."""
-        self.index.store.collection  # noqa: B018 - an empty index raises EmptyIndexError before a model loads
+        self.index.store.require_ingested()
         return self.searcher.image_vector(image)
 
     def search_vector(self, vector: np.ndarray, options: Options) -> list[Hit]:
         return self.searcher.search_vector(vector, options.k, **options.kwargs())
 
     def more_like_this(self, record_id: str, options: Options) -> list[Hit]:
-        self.index.store.collection  # noqa: B018
+        self.index.store.require_ingested()
         return self.searcher.more_like_this(record_id, options.k, **options.kwargs())
 
     def recommend(self, liked: Sequence[str], disliked: Sequence[str], options: Options) -> list[Hit]:
-        self.index.store.collection  # noqa: B018
+        self.index.store.require_ingested()
         return self.searcher.recommend(list(liked), list(disliked), options.k, **options.kwargs())
 
     def nearest_captions(self, image: ImageLike, k: int = NEAREST_CAPTIONS) -> list[Hit]:
         """Captions nearest to `image`; empty when the index holds no captions."""
-        self.index.store.collection  # noqa: B018
+        self.index.store.require_ingested()
         return self.searcher.nearest_captions(image, k)
 
     # -- query images --------------------------------------------------------------------------

@@ -25,7 +25,8 @@ from multimodal.errors import ConfigError, MultimodalError
 from multimodal.evaluate import ann_recall
 from multimodal.index import Index
 from multimodal.map_page import COLOUR_BY, render_page
-from multimodal.model_scores import ModelScores, folder_of, read_scores
+from multimodal.model_scores import ModelScores, read_scores
+from multimodal.model_spec import folder_of
 from multimodal.probe import parse_attribute, parse_targets, run_probe
 from multimodal.search import Filters, Searcher
 from multimodal.space_map import build_map, thumbnails
@@ -165,7 +166,7 @@ class Toolkit:
 
     def _storage(self, measure: bool) -> str:
         store = self.index.store
-        store.collection  # noqa: B018 - raises EmptyIndexError with a helpful message
+        store.require_ingested()
         codec, dim = store.codec, store.dim()
         stored = codec.basis.shape[0] if codec.basis is not None else dim
         lines = [f"Vectors are stored as **{codec.name}**: {stored} numbers each (the model makes {dim}).",

@@ -12,7 +12,8 @@ from urllib.parse import quote
 
 from multimodal.ingest import IngestReport
 from multimodal.match import WEAK
-from multimodal.store import CAPTION, Hit, IndexInfo
+from multimodal.records import CAPTION
+from multimodal.store import Hit, IndexInfo
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~])")
 INGEST_HINT = "multimodal ingest ~/Pictures"

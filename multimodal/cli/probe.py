@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     targets = parse_targets(args.targets)
     attributes = (parse_attribute(args.attributes[0]), parse_attribute(args.attributes[1]))
     index = Index.open(settings_from(args))
-    index.store.collection  # noqa: B018 - an empty index says how to fill it before a model loads
+    index.store.require_ingested()
     result = run_probe(index.store, index.encoder, targets, attributes, template=args.template,
                        permutations=args.permutations)
     if args.json:
