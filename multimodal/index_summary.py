@@ -89,10 +89,10 @@ def _seq(value: object) -> int:
     raise TypeError(f"unexpected sequence id {value!r}")
 
 
-def _collection_metadata(db: sqlite3.Connection, collection: str) -> dict[str, object]:
+def _collection_metadata(db: sqlite3.Connection, collection: str) -> dict[str, str | int | float]:
     rows = db.execute("SELECT key, str_value, int_value, float_value, bool_value FROM collection_metadata "
                       "WHERE collection_id = ?", (collection,)).fetchall()
-    meta: dict[str, object] = {}
+    meta: dict[str, str | int | float] = {}
     for key, *values in rows:
         present = [v for v in values if v is not None]
         if len(present) == 1:
