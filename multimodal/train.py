@@ -29,7 +29,7 @@ from multimodal import vocabulary
 from multimodal.batch_encode import encode_texts
 from multimodal.contrastive_loss import multi_positive_clip_loss
 from multimodal.encoder import ClipEncoder, load_encoder, resolve_device
-from multimodal.errors import ConfigError, NotFoundError
+from multimodal.errors import ConfigError, NotFoundError, StateConflictError
 from multimodal.model_folder import WEIGHTS_FILE, architecture, atomic_write, model_cfg, save_model
 from multimodal.retrieval_metrics import KS, RetrievalScores, retrieval_scores
 from multimodal.training_data import Pairs, batches_of_images, epoch_batches
@@ -138,7 +138,8 @@ def train(config: TrainConfig, *, on_step: StepFn | None = None, on_epoch: Epoch
 
     Raises:
         NotFoundError: DATA does not exist.
-        ConfigError: bad options, no captioned images, or OUT holds a checkpoint of a different run.
+        ConfigError: bad options or no captioned images.
+        StateConflictError: OUT holds a checkpoint of a different run.
         WeightsUnavailableError: the starting weights are not on this machine.
     """
     config = config.validated()
@@ -206,7 +207,7 @@ class _Run:
             return
         state = torch.load(path, map_location="cpu", weights_only=False)
         if state["signature"] != self.signature():
-            raise ConfigError(f"{self.config.out} holds a checkpoint of a different run (model, data, seed or "
+            raise StateConflictError(f"{self.config.out} holds a checkpoint of a different run (model, data, seed or "
                               "batch size differ); pass --restart to start over, or another --out")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
