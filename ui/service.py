@@ -12,11 +12,13 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from PIL import Image
 
+from multimodal.browse import Listing, by_relevance, list_images, newest_first
+from multimodal.browse import page as listing_page
 from multimodal.errors import ConfigError, MultimodalError, NotFoundError
 from multimodal.index import Index
 from multimodal.ingest import IngestReport
@@ -29,6 +31,8 @@ _log = logging.getLogger(__name__)
 
 
 NEAREST_CAPTIONS = 5  # captions shown beside an image search
+PAGE_SIZE = 48  # images per page when browsing the library
+Order = Literal["relevance", "date"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,7 @@ class Options:
     target: Target = "images"
     threshold: float | None = None
     filters: Filters = field(default_factory=Filters)
+    order: Order = "relevance"  # or "date": the same results, newest first
 
     def kwargs(self) -> dict[str, Any]:
         return {"target": self.target, "threshold": self.threshold, "filters": self.filters}
@@ -65,6 +70,8 @@ class SearchService:
         self._info: IndexInfo | None = None
         self._roots: list[Path] | None = None
         self._info_lock = threading.Lock()
+        self.page_size = PAGE_SIZE
+        self._listing: Listing | None = None  # the last browsed listing (filters and order of ids)
         self.on_new_root: Callable[[Path], None] | None = None  # set by launch(): serve a newly ingested folder
 
     # -- model ---------------------------------------------------------------------------------
@@ -85,7 +92,7 @@ class SearchService:
     # -- searching -----------------------------------------------------------------------------
     def search(self, terms: Sequence[Term], options: Options) -> list[Hit]:
         self.index.store.collection  # noqa: B018 - an empty index raises EmptyIndexError before a model loads
-        return self.searcher.search(terms, options.k, **options.kwargs())
+        return ordered(self.searcher.search(terms, options.k, **options.kwargs()), options.order)
 
     def search_text(self, text: str, options: Options) -> list[Hit]:
         if not text or not text.strip():
@@ -101,20 +108,37 @@ class SearchService:
         return self.searcher.image_vector(image)
 
     def search_vector(self, vector: np.ndarray, options: Options) -> list[Hit]:
-        return self.searcher.search_vector(vector, options.k, **options.kwargs())
+        return ordered(self.searcher.search_vector(vector, options.k, **options.kwargs()), options.order)
 
     def more_like_this(self, record_id: str, options: Options) -> list[Hit]:
         self.index.store.collection  # noqa: B018
-        return self.searcher.more_like_this(record_id, options.k, **options.kwargs())
+        return ordered(self.searcher.more_like_this(record_id, options.k, **options.kwargs()), options.order)
 
     def recommend(self, liked: Sequence[str], disliked: Sequence[str], options: Options) -> list[Hit]:
         self.index.store.collection  # noqa: B018
-        return self.searcher.recommend(list(liked), list(disliked), options.k, **options.kwargs())
+        hits = self.searcher.recommend(list(liked), list(disliked), options.k, **options.kwargs())
+        return ordered(hits, options.order)
 
     def nearest_captions(self, image: ImageLike, k: int = NEAREST_CAPTIONS) -> list[Hit]:
         """Captions nearest to `image`; empty when the index holds no captions."""
         self.index.store.collection  # noqa: B018
         return self.searcher.nearest_captions(image, k)
+
+    # -- browsing ------------------------------------------------------------------------------
+    def browse(self, filters: Filters, offset: int = 0, limit: int | None = None) -> tuple[list[Hit], int]:
+        """(images `offset`.. of the library under `filters`, newest first; how many there are in all).
+        The listing is kept for the next page; a new offset 0 lists again (the index may have changed)."""
+        with self._info_lock:
+            listing = self._listing
+        if offset == 0 or listing is None or listing.filters != filters:
+            listing = list_images(self.index.store, filters)
+            with self._info_lock:
+                self._listing = listing
+        return listing_page(self.index.store, listing, offset, limit or self.page_size), len(listing)
+
+    def folders(self) -> list[str]:
+        """Every folder holding indexed images (for the library's folder filter)."""
+        return list(list_images(self.index.store).folders)
 
     # -- query images --------------------------------------------------------------------------
     def query_image(self, upload: str | None, server_path: str | None) -> ImageLike:
@@ -179,6 +203,15 @@ class SearchService:
 
     def preview(self, hit: Hit) -> Path:
         return self.thumbnails.get(_source(hit), PREVIEW_SIZE)
+
+
+def ordered(hits: list[Hit], order: str) -> list[Hit]:
+    """Results by relevance (as the search ranked them) or by date, newest first."""
+    if order == "date":
+        return newest_first(hits)
+    if order == "relevance":
+        return by_relevance(hits)
+    raise ConfigError(f"sort by relevance or date, not {order!r}")
 
 
 def _source(hit: Hit) -> Source:
