@@ -3,35 +3,22 @@
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import pytest
 
 from multimodal.browse import list_images, page
-from multimodal.config import Settings
 from multimodal.index import Index
 from multimodal.search import Filters
-from tests.fixtures.fake_encoder import FakeEncoder
-from tests.fixtures.ui_app import gallery_folder
+from tests.fixtures.ui_app import DAY, FIRST_DAY, dated_index
 from ui.handlers import ALL_FOLDERS, Handlers
 from ui.service import Options, SearchService
 from ui.thumbnails import Thumbnails
 
-DAY = 86_400.0
-START = 1_700_000_000.0  # 2023-11-14
-
 
 @pytest.fixture
 def dated(tmp_path: Path) -> tuple[Index, list[str]]:
-    """The UI gallery (8 images) with one day between file dates; returns the index and the names, newest first."""
-    root = gallery_folder(tmp_path / "pics")
-    images = sorted(p for p in root.rglob("*") if p.suffix in (".png", ".jpg"))
-    for n, path in enumerate(images):
-        os.utime(path, (START + n * DAY, START + n * DAY))
-    index = Index.open(Settings.resolve(index_dir=tmp_path / "index", batch_size=8), encoder=FakeEncoder())
-    assert index.ingest(root).added == 8
-    return index, [p.name for p in reversed(images)]
+    return dated_index(tmp_path / "pics", tmp_path / "index")
 
 
 def _names(hits: list) -> list[str]:  # type: ignore[type-arg]
@@ -54,7 +41,7 @@ def test_the_library_follows_folder_and_date_filters(dated: tuple[Index, list[st
     index, newest = dated
     colours = list_images(index.store, Filters(folder=str(tmp_path / "pics" / "colours")))
     assert [Path(e.path).name for e in colours.entries] == [n for n in newest if n.endswith(".png")]
-    window = list_images(index.store, Filters(date_from=START + 2 * DAY, date_to=START + 4 * DAY))
+    window = list_images(index.store, Filters(date_from=FIRST_DAY + 2 * DAY, date_to=FIRST_DAY + 4 * DAY))
     assert [Path(e.path).name for e in window.entries] == newest[3:6]  # days 4, 3 and 2
     assert len(list_images(index.store, Filters(folder=str(tmp_path / "nowhere")))) == 0
 

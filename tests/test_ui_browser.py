@@ -8,13 +8,12 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
-from tests.fixtures.ui_app import free_port, small_index
+from tests.fixtures.ui_app import chromium_page, free_port, small_index
 from ui import RunningUI, launch
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "ui"
 LOADED_IMAGES = "Array.from(document.querySelectorAll('#mm-results img')).filter(i => i.complete && i.naturalWidth > 0)"
 
@@ -29,13 +28,8 @@ def served(tmp_path: Path) -> Iterator[RunningUI]:
 
 @pytest.fixture
 def page(served: RunningUI) -> Iterator[Page]:
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        page = browser.new_page(viewport={"width": 1440, "height": 900})
-        page.set_default_timeout(60_000)  # a busy 2-core CI box
+    with chromium_page() as page:
         yield page
-        browser.close()
 
 
 def _loaded_names(page: Page, count: int) -> list[str]:

@@ -119,7 +119,7 @@ COMPOSE_HELP = ("One term per line. A sign and weight go first: `-0.5 people` pu
 
 
 def build_app(index: Index, *, thumbnails: Thumbnails | None = None, exposure: Exposure | None = None,
-              limits: Limits | None = None) -> gr.Blocks:
+              limits: Limits | None = None) -> App:
     """Build the web UI over `index` (thin handlers over its `Searcher`; see `ui.launch` for safe serving).
 
     Args:
@@ -130,19 +130,29 @@ def build_app(index: Index, *, thumbnails: Thumbnails | None = None, exposure: E
     """
     service = SearchService(index, thumbnails, exposure=exposure, limits=limits)
     handlers = Handlers(service)
-    with gr.Blocks(title=f"{TITLE} · image search", analytics_enabled=False, fill_width=True,
-                   delete_cache=(3600, 24 * 3600)) as app:  # result thumbnails Gradio copied: gone after a day
+    with App(service, title=f"{TITLE} · image search", analytics_enabled=False, fill_width=True,
+             delete_cache=(3600, 24 * 3600)) as app:  # result thumbnails Gradio copied: gone after a day
         api.register(service)  # first, so the public endpoints get their plain names
         summary, details, likes, (library, results), folder = _layout(handlers, service)
+        app.load(None, js=KEYS_JS)  # the keyboard: a script run once the page has loaded
         app.load(handlers.page_load, outputs=[summary, details, folder], api_visibility="private")
         app.load(handlers.browse, library, results, api_visibility="private")  # the landing page: the library
         app.load(feedback, likes[:2], likes[2], api_visibility="private")  # likes kept in the browser
-    app.mm_service = service  # type: ignore[attr-defined]  # launch() reads it (allowed paths, warm-up)
-    # Gradio 6 takes theme and CSS at launch(); preset them so build_app(...).launch() keeps the look.
-    app._deprecated_theme = THEME
-    app._deprecated_css = CSS
-    app._deprecated_js = KEYS_JS
     return app
+
+
+class App(gr.Blocks):
+    """The UI's Blocks. It knows its `service` (the launcher reads the served folders from it and warms its
+    model), and launches with the UI's theme and CSS unless told otherwise: Gradio 6 takes those at launch()."""
+
+    def __init__(self, service: SearchService, **blocks: Any) -> None:
+        super().__init__(**blocks)
+        self.service = service
+
+    def launch(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("theme", THEME)
+        kwargs.setdefault("css", CSS)
+        return super().launch(*args, **kwargs)
 
 
 def _layout(handlers: Handlers, service: SearchService) -> tuple[Any, ...]:
@@ -155,8 +165,7 @@ def _layout(handlers: Handlers, service: SearchService) -> tuple[Any, ...]:
             likes, view, folder = _search_tab(handlers, service)
         with gr.Tab("Index", id="index"):
             details = _index_tab(handlers, summary, service)
-        add_toolkit_tabs(service.index, searcher=lambda: service.searcher, trusted=service.exposure.trusted,
-                         thumbs=service.thumbnails)
+        add_toolkit_tabs(service)
     return summary, details, likes, view, folder
 
 
@@ -209,7 +218,7 @@ def _search_tab(handlers: Handlers, service: SearchService) -> tuple[Any, ...]:
     comp_btn.click(handlers.search_composed, [lines, comp_upload, weight, *opts], results, **private)
     library_btn.click(handlers.browse, library, results, **private)
     more_pages.click(handlers.browse_more, [hits, *library], results, **private)
-    for trigger in (folder.input, date_from.change, date_to.change):
+    for trigger in (folder.input, date_from.change, date_to.change, date_from.submit, date_to.submit):
         trigger(handlers.refilter, [hits, *library], results, **private)
     sort.input(handlers.resort, [hits, sort], [gallery, hits, *selection], **private)
     gallery.select(handlers.select, [hits], selection, **private)

@@ -19,11 +19,20 @@ from PIL import Image
 
 from multimodal.browse import Listing, by_relevance, list_images, newest_first
 from multimodal.browse import page as listing_page
+from multimodal.duplicate_moves import FileDetails, file_details
+from multimodal.duplicates import DuplicateReport, find_duplicates
 from multimodal.errors import ConfigError, MultimodalError, NotFoundError
+from multimodal.evaluate import AnnScores, ann_recall
 from multimodal.index import Index
 from multimodal.ingest import IngestReport
+from multimodal.map_page import render_page
+from multimodal.model_scores import ModelScores, folder_of, read_scores
+from multimodal.probe import ProbeResult, parse_attribute, parse_targets, run_probe
 from multimodal.search import Filters, ImageLike, Searcher, Target, Term
+from multimodal.space_map import build_map
+from multimodal.space_map import thumbnails as space_thumbnails
 from multimodal.store import Hit, IndexInfo
+from multimodal.tagging import TagReport, known_tags, parse_labels, tag_images
 from ui.safety import DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_MAX_UPLOAD_PIXELS, Exposure, indexed_roots, load_upload
 from ui.thumbnails import GRID_SIZE, PREVIEW_SIZE, Source, Thumbnails
 
@@ -47,6 +56,17 @@ class Options:
 
     def kwargs(self) -> dict[str, Any]:
         return {"target": self.target, "threshold": self.threshold, "filters": self.filters}
+
+
+@dataclass(frozen=True)
+class Storage:
+    """The Storage tab's facts: the stored form of the vectors and the model's recorded scores."""
+
+    codec: str
+    stored: int | None  # numbers kept per vector
+    dim: int | None  # numbers the model makes
+    model: str | None
+    scores: ModelScores | None  # None unless the model is a folder (local-dir:)
 
 
 @dataclass(frozen=True)
@@ -189,6 +209,54 @@ class SearchService:
         if self.on_new_root is not None:
             self.on_new_root(path if path.is_dir() else path.parent)
         return report
+
+    # -- toolkit tabs --------------------------------------------------------------------------
+    def duplicates(self, threshold: float | None, folder: str = "") -> tuple[DuplicateReport, dict[str, FileDetails]]:
+        """Near-duplicate and identical groups (under `folder`, if given) and the stored details of their files."""
+        clauses = Filters(folder=folder.strip() or None).clauses()
+        report = find_duplicates(self.index.store, threshold, where=clauses[0] if clauses else None)
+        if clauses and not report.images:
+            raise NotFoundError(f"no indexed images under {folder.strip()}")
+        return report, file_details(self.index.store, report.near + report.exact)
+
+    def known_tags(self) -> list[str]:
+        return known_tags(self.index.store)
+
+    def tag(self, labels: str, templates: Sequence[str], top: int, min_score: float) -> TagReport:
+        self.require_trusted("tagging (it writes to the index)")
+        return tag_images(self.index.store, self.searcher.encoder, parse_labels(labels), templates=templates,
+                          top=top, min_score=min_score)
+
+    def space_map(self, queries: Sequence[str], sample: int, colour_by: str, with_thumbnails: bool) -> str:
+        """The map of the embedding space as a standalone HTML page, `queries` placed on it."""
+        space = build_map(self.index.store, sample=sample)
+        for text in queries:
+            space.place(text, self.searcher.text_vector(text))
+        thumbs = space_thumbnails([p.path for p in space.points], max_pixels=self.index.settings.max_pixels) \
+            if with_thumbnails else {}
+        return render_page(space, colour_by=colour_by, thumbnails=thumbs)
+
+    def probe(self, targets: str, first: str, second: str, template: str, permutations: int) -> ProbeResult:
+        parsed = parse_targets(targets)
+        if any(t.kind == "folder" for t in parsed):
+            self.require_trusted("naming folders on the server (use tags: tag:LABEL)")
+        return run_probe(self.index.store, self.searcher.encoder, parsed,
+                         (parse_attribute(first), parse_attribute(second)), template=template,
+                         permutations=permutations)
+
+    def storage(self) -> Storage:
+        """How vectors are stored and what is known about the model's quality (its folder's records)."""
+        store = self.index.store
+        store.collection  # noqa: B018 - raises EmptyIndexError with a helpful message
+        codec, dim, spec = store.codec, store.dim(), store.model_spec()
+        folder = folder_of(spec.model) if spec else None
+        stored = codec.basis.shape[0] if codec.basis is not None else dim
+        return Storage(codec.name, stored, dim, spec.model if spec else None,
+                       read_scores(folder) if folder else None)
+
+    def search_recall(self) -> AnnScores:
+        """The approximate search's measured recall against exact search over the stored vectors."""
+        return ann_recall(self.index.store)
 
     # -- thumbnails ----------------------------------------------------------------------------
     def grid_thumbnails(self, hits: Sequence[Hit]) -> list[Path]:
