@@ -133,10 +133,9 @@ def build_app(index: Index, *, thumbnails: Thumbnails | None = None, exposure: E
     with App(service, title=f"{TITLE} · image search", analytics_enabled=False, fill_width=True,
              delete_cache=(3600, 24 * 3600)) as app:  # result thumbnails Gradio copied: gone after a day
         api.register(service)  # first, so the public endpoints get their plain names
-        summary, details, likes, (library, results), folder = _layout(handlers, service)
+        summary, details, likes, folder = _layout(app, handlers, service)
         app.load(None, js=KEYS_JS)  # the keyboard: a script run once the page has loaded
         app.load(handlers.page_load, outputs=[summary, details, folder], api_visibility="private")
-        app.load(handlers.browse, library, results, api_visibility="private")  # the landing page: the library
         app.load(feedback, likes[:2], likes[2], api_visibility="private")  # likes kept in the browser
     return app
 
@@ -155,21 +154,21 @@ class App(gr.Blocks):
         return super().launch(*args, **kwargs)
 
 
-def _layout(handlers: Handlers, service: SearchService) -> tuple[Any, ...]:
+def _layout(app: gr.Blocks, handlers: Handlers, service: SearchService) -> tuple[Any, ...]:
     with gr.Row(equal_height=False, elem_id="mm-title-row"):
         gr.Markdown(f"# {TITLE}<span class='mm-accent'>.</span>\nSearch your images and captions by text, "
                     "by image, or both.", elem_id="mm-header")
         summary = gr.Markdown(elem_id="mm-summary")
     with gr.Tabs():
         with gr.Tab("Search", id="search"):
-            likes, view, folder = _search_tab(handlers, service)
+            likes, folder = _search_tab(app, handlers, service)
         with gr.Tab("Index", id="index"):
             details = _index_tab(handlers, summary, service)
         add_toolkit_tabs(service)
-    return summary, details, likes, view, folder
+    return summary, details, likes, folder
 
 
-def _search_tab(handlers: Handlers, service: SearchService) -> tuple[Any, ...]:
+def _search_tab(app: gr.Blocks, handlers: Handlers, service: SearchService) -> tuple[Any, ...]:
     hits = gr.State([])
     selected = gr.State(None)
     liked, disliked = _likes_storage(service)
@@ -207,6 +206,7 @@ def _search_tab(handlers: Handlers, service: SearchService) -> tuple[Any, ...]:
     results = [gallery, hits, status, captions, *selection, sort, more_pages]
     opts = [k, target, threshold, folder, fmt, date_from, date_to, sort]
     library = [folder, date_from, date_to]
+    app.load(handlers.browse, library, results, api_visibility="private")  # the landing page: the library
     private: dict[str, Any] = {"api_visibility": "private"}
     text_box, text_btn, chips, upload, path, img_btn, lines, comp_upload, weight, comp_btn = query
     for trigger in (text_box.submit, text_btn.click):
@@ -229,7 +229,7 @@ def _search_tab(handlers: Handlers, service: SearchService) -> tuple[Any, ...]:
     dislike_btn.click(handlers.dislike, [selected, liked, disliked], [liked, disliked, fb], **private)
     rec_btn.click(handlers.recommend, [liked, disliked, *opts], results, **private)
     clear_btn.click(handlers.clear_feedback, None, [liked, disliked, fb], **private)
-    return (liked, disliked, fb), (library, results), folder
+    return (liked, disliked, fb), folder
 
 
 def _filter_row() -> tuple[Any, ...]:
