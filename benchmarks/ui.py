@@ -211,12 +211,15 @@ def _demo_index() -> Path:
     return Path(index.store.location)
 
 
-BROWSER_QUERIES = [f"a {size} {c} {s} {where}".replace("  ", " ") for where in ("", "on the left", "at the top")
+BROWSER_QUERIES = [" ".join(f"a {size} {c} {s} {where}".split()) for where in ("", "on the left", "at the top")
                    for size in ("", "small", "large") for c in ("red", "blue", "green", "yellow", "purple")
                    for s in ("circle", "square", "star")]
-_GRID_READY = """(q) => {
+_LABELS = "Array.from(document.querySelectorAll('#mm-results .caption-label')).map(l => l.innerText).join('|')"
+_GRID_READY = """([q, before]) => {
   const status = document.querySelector('#mm-status');
   if (!status || !status.innerText.includes(q)) return false;
+  const labels = Array.from(document.querySelectorAll('#mm-results .caption-label')).map(l => l.innerText);
+  if (labels.join('|') === before) return false;  // still the previous grid (it can lag the status line)
   const imgs = Array.from(document.querySelectorAll('#mm-results img'));
   if (!window.__mmDom) window.__mmDom = performance.now();  // the grid's HTML arrived
   if (!imgs.length || !imgs.every(i => i.complete && i.naturalWidth > 0)) return false;
@@ -247,13 +250,15 @@ def _browser(index_dir: Path, n: int, env: dict[str, str]) -> None:
                 page.set_default_timeout(120_000)
                 page.goto(url)
                 page.wait_for_function("document.querySelector('#mm-status')?.innerText.includes('Library')")
+                page.evaluate("performance.setResourceTimingBufferSize(100000)")
                 box = page.locator("#mm-query textarea")
                 for i, query in enumerate(BROWSER_QUERIES[:n + 2]):  # the first two warm the model and caches
                     box.fill(query)
+                    before = page.evaluate(f"() => {_LABELS}")
                     page.evaluate("window.__mmDom = 0")
                     started = page.evaluate("performance.now()")
                     box.press("Enter")
-                    ready = page.wait_for_function(_GRID_READY, arg=query, polling="raf").json_value()
+                    ready = page.wait_for_function(_GRID_READY, arg=[query, before], polling="raf").json_value()
                     thumbs_seen = page.evaluate(_THUMBS, started)
                     server = re.search(r"· (\d+) ms ·", ready["status"])
                     if i >= 2:
