@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 from multimodal import model_notes
 from multimodal.config import Settings
-from multimodal.encoder import ModelSpec
-from multimodal.store import CAPTION, IMAGE, IndexInfo  # store.py imports chromadb only when a client opens
+from multimodal.model_spec import ModelSpec
+from multimodal.records import CAPTION, IMAGE
+from multimodal.store import IndexInfo  # store.py imports chromadb only when a client opens
 
 PRECISIONS = ("fp32", "bf16", "fp16")  # as counted by Store.precisions; anything else is "unrecorded"
 _DATABASE = ("default_database", "default_tenant")  # where Store's clients keep their collections

@@ -10,7 +10,8 @@ from pathlib import Path
 from multimodal.config import Settings
 from multimodal.index import Index
 from multimodal.index_summary import read_summary
-from multimodal.store import IMAGE, Store
+from multimodal.records import IMAGE
+from multimodal.store import Store
 
 
 def chroma_says(settings: Settings) -> tuple:

@@ -210,8 +210,10 @@ def test_an_empty_index_gets_a_friendly_message_with_the_command_to_run(tmp_path
     gallery, hits, status, *_ = empty.search_text("anything", *OPTS)
     assert hits == [] and gallery["visible"] is False
     assert "multimodal ingest" in status and "empty" in status
-    summary, details, greeting = empty.page_load()
-    assert "No images" in summary and "multimodal ingest" in details and "multimodal ingest" in greeting
+    summary, details, folders = empty.page_load()
+    assert "No images" in summary and "multimodal ingest" in details and folders["choices"] == ["All folders"]
+    gallery, hits, greeting, *_, more = empty.browse("All folders", None, None)  # the landing page
+    assert hits == [] and "multimodal ingest" in greeting and not gallery["visible"] and not more["visible"]
 
 
 def test_ingest_from_the_ui_reports_skipped_files_with_reasons(tmp_path: Path, index: Index) -> None:

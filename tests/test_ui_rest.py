@@ -142,7 +142,7 @@ def test_the_readme_curl_examples_name_real_routes(http: httpx.Client) -> None:
 
 def test_a_bug_is_a_500_with_one_line_of_json_and_the_traceback_only_in_the_log(
         served, http: httpx.Client, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    service = served[0].app.mm_service
+    service = served[0].app.service
     monkeypatch.setattr(service, "search_text", lambda *_: 1 / 0)
     with caplog.at_level(logging.INFO, logger="ui.rest"):
         reply = http.get("/search", params={"q": "x"})

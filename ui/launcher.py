@@ -22,12 +22,12 @@ DEFAULT_PORT = 7860
 class RunningUI:
     """A UI served in the background (`launch(..., block=False)`); `close()` stops it."""
 
-    app: Any  # gr.Blocks
+    app: Any  # ui.app.App (a gr.Blocks; gradio loads only when the app is built)
     url: str
 
     def close(self) -> None:
         self.app.close()
-        self.app.mm_service.thumbnails.close()
+        self.app.service.thumbnails.close()
 
 
 def launch(index: Index, host: str = DEFAULT_HOST, port: int | None = DEFAULT_PORT,
@@ -58,12 +58,12 @@ def launch(index: Index, host: str = DEFAULT_HOST, port: int | None = DEFAULT_PO
     from ui import rest
 
     passive_wait_policy()  # before the model (and torch) loads, unless the program chose a policy
-    from ui.app import CSS, THEME, build_app
+    from ui.app import build_app
 
     thumbnails = Thumbnails(thumbnail_dir, max_pixels=index.settings.max_pixels)
     app = build_app(index, thumbnails=thumbnails, exposure=exposure,
                     limits=Limits(max_upload_bytes=max_upload_bytes, max_upload_pixels=max_upload_pixels))
-    service = app.mm_service  # type: ignore[attr-defined]
+    service = app.service
     allowed = [str(thumbnails.folder), *(str(r) for r in service.roots())]
     service.on_new_root = lambda root: _allow(app, root)
     threading.Thread(target=service.warm_up, name="warm-up", daemon=True).start()
@@ -71,7 +71,7 @@ def launch(index: Index, host: str = DEFAULT_HOST, port: int | None = DEFAULT_PO
     _, url, _ = app.launch(
         server_name=host, server_port=port, auth=credentials, inbrowser=open_browser, prevent_thread_lock=True,
         allowed_paths=allowed, max_file_size=max_upload_bytes, show_error=True, quiet=True, ssr_mode=False,
-        footer_links=["api"], theme=THEME, css=CSS, share=False, mcp_server=False,
+        footer_links=["api"], share=False, mcp_server=False,  # theme and CSS: App.launch
     )
     rest.mount(app.server_app, service, credentials)
     running = RunningUI(app, url)
