@@ -19,4 +19,4 @@ def test_the_screenshot_shows_the_demo_query_with_a_matching_first_result(tmp_pa
     assert shot.path.stat().st_size < 400_000
     assert shot.query == DEFAULT_QUERY and shot.first.endswith(".jpg")
     words = shot.caption.split()
-    assert {"large", "yellow", "top"} <= set(words), shot.caption  # what the query asks, as the model reads it
+    assert {"large", "yellow", "star", "top"} <= set(words), shot.caption  # every attribute the query names

@@ -1,6 +1,6 @@
 """The README's screenshot of the web UI, made from the demo so it never goes stale.
 
-    python -m ui.screenshot                      # writes data/ui-screenshot.png
+    python -m ui.screenshot                      # writes data/screenshot.png (the README shows it)
     python -m ui.screenshot --out /tmp/ui.png --query "a small red shape on the left"
 
 It prepares the demo (its sample data, the shipped model, its own index: `multimodal demo` does the same),
@@ -21,9 +21,9 @@ from pathlib import Path
 from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_OUT = REPO / "data" / "ui-screenshot.png"
-# colour, size and position: what the shipped demo model reads (not yet shape; see data/README.md)
-DEFAULT_QUERY = "a large yellow shape at the top"
+DEFAULT_OUT = REPO / "data" / "screenshot.png"
+# A colour × shape pair the shipped demo model trained on (pairs it never saw it often gets wrong: docs/training.md)
+DEFAULT_QUERY = "a large yellow star at the top"
 
 
 @dataclass(frozen=True)
