@@ -271,3 +271,16 @@ def test_long_captions_are_not_offered_as_examples(tmp_path: Path) -> None:
     idx.ingest(root)
     examples = example_queries(idx.store)
     assert examples == ["a short one"] and all(len(e) <= MAX_CHARS for e in examples)
+
+
+def test_the_app_offers_the_examples_it_is_given_instead_of_the_index_captions(ui_index: Index) -> None:
+    from ui.app import build_app
+
+    def chips(app: gr.Blocks) -> list[list[str]]:
+        [dataset] = [c for c in app.config["components"] if c.get("props", {}).get("elem_id") == "mm-examples"]
+        return dataset["props"]["samples"]
+
+    assert sorted(chips(build_app(ui_index))) == [[f"a {c} square"] for c in ("blue", "green", "red", "yellow")]
+    # The demo passes the queries its tests check at rank 1 (multimodal.demo.EXAMPLE_QUERIES).
+    assert chips(build_app(ui_index, examples=["a red circle", "un cercle rouge"])) == [["a red circle"],
+                                                                                        ["un cercle rouge"]]

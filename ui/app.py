@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 import gradio as gr
@@ -119,7 +120,7 @@ COMPOSE_HELP = ("One term per line. A sign and weight go first: `-0.5 people` pu
 
 
 def build_app(index: Index, *, thumbnails: Thumbnails | None = None, exposure: Exposure | None = None,
-              limits: Limits | None = None) -> App:
+              limits: Limits | None = None, examples: Sequence[str] | None = None) -> App:
     """Build the web UI over `index` (thin handlers over its `Searcher`; see `ui.launch` for safe serving).
 
     Args:
@@ -127,13 +128,15 @@ def build_app(index: Index, *, thumbnails: Thumbnails | None = None, exposure: E
         thumbnails: the thumbnail cache (default: the per-user cache folder).
         exposure: host / auth of the server; server-path features are off when public without a password.
         limits: upload caps (bytes, pixels).
+        examples: the "Try" chips and the placeholder (default: drawn from the index's tags or captions; the demo
+            passes the queries it checks its model on).
     """
     service = SearchService(index, thumbnails, exposure=exposure, limits=limits)
     handlers = Handlers(service)
     with App(service, title=f"{TITLE} · image search", analytics_enabled=False, fill_width=True,
              delete_cache=(3600, 24 * 3600)) as app:  # result thumbnails Gradio copied: gone after a day
         api.register(service)  # first, so the public endpoints get their plain names
-        summary, details, likes, folder = _layout(app, handlers, service)
+        summary, details, likes, folder = _layout(app, handlers, service, examples)
         app.load(None, js=KEYS_JS)  # the keyboard: a script run once the page has loaded
         app.load(handlers.page_load, outputs=[summary, details, folder], api_visibility="private")
         app.load(feedback, likes[:2], likes[2], api_visibility="private")  # likes kept in the browser
@@ -154,27 +157,29 @@ class App(gr.Blocks):
         return super().launch(*args, **kwargs)
 
 
-def _layout(app: gr.Blocks, handlers: Handlers, service: SearchService) -> tuple[Any, ...]:
+def _layout(app: gr.Blocks, handlers: Handlers, service: SearchService,
+            examples: Sequence[str] | None) -> tuple[Any, ...]:
     with gr.Row(equal_height=False, elem_id="mm-title-row"):
         gr.Markdown(f"# {TITLE}<span class='mm-accent'>.</span>\nSearch your images and captions by text, "
                     "by image, or both.", elem_id="mm-header")
         summary = gr.Markdown(elem_id="mm-summary")
     with gr.Tabs():
         with gr.Tab("Search", id="search"):
-            likes, folder = _search_tab(app, handlers, service)
+            likes, folder = _search_tab(app, handlers, service, examples)
         with gr.Tab("Index", id="index"):
             details = _index_tab(handlers, summary, service)
         add_toolkit_tabs(service)
     return summary, details, likes, folder
 
 
-def _search_tab(app: gr.Blocks, handlers: Handlers, service: SearchService) -> tuple[Any, ...]:
+def _search_tab(app: gr.Blocks, handlers: Handlers, service: SearchService,
+                examples: Sequence[str] | None) -> tuple[Any, ...]:
     hits = gr.State([])
     selected = gr.State(None)
     liked, disliked = _likes_storage(service)
     with gr.Row(equal_height=False, elem_id="mm-search-row"):
         with gr.Column(scale=3, min_width=300):
-            query = _query_panel(service)
+            query = _query_panel(service, examples)
             k, target, threshold, fmt = _options_panel()
             with gr.Column(variant="panel", elem_id="mm-feedback"):
                 fb = gr.Markdown(feedback([], []))
@@ -256,12 +261,12 @@ def _likes_storage(service: SearchService) -> tuple[gr.BrowserState, gr.BrowserS
             gr.BrowserState([], storage_key=f"mm-disliked-{key}", secret=key))
 
 
-def _query_panel(service: SearchService) -> tuple[Any, ...]:
+def _query_panel(service: SearchService, chosen: Sequence[str] | None) -> tuple[Any, ...]:
     trusted = service.exposure.trusted
     path_hint = "or a path on this machine" if trusted else "(server paths are off on a public UI)"
     with gr.Tabs():
         with gr.Tab("Text"):
-            examples = example_queries(service.index.store)
+            examples = list(chosen) if chosen is not None else example_queries(service.index.store)
             text_box = gr.Textbox(label="Describe what you are looking for", placeholder=placeholder(examples),
                                   lines=1, max_lines=3, autofocus=True, elem_id="mm-query")
             text_btn = gr.Button("Search", variant="primary", elem_id="mm-search")

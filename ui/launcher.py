@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,8 @@ class RunningUI:
 def launch(index: Index, host: str = DEFAULT_HOST, port: int | None = DEFAULT_PORT,
            auth: str | tuple[str, str] | None = None, insecure_public: bool = False, open_browser: bool = False, *,
            block: bool = True, thumbnail_dir: Path | None = None, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
-           max_upload_pixels: int = DEFAULT_MAX_UPLOAD_PIXELS, quiet: bool = False) -> RunningUI:
+           max_upload_pixels: int = DEFAULT_MAX_UPLOAD_PIXELS, quiet: bool = False,
+           examples: Sequence[str] | None = None) -> RunningUI:
     """Build the app over `index` and serve it.
 
     Args:
@@ -48,6 +50,7 @@ def launch(index: Index, host: str = DEFAULT_HOST, port: int | None = DEFAULT_PO
         max_upload_bytes: larger uploads are refused by the upload route.
         max_upload_pixels: larger query images are refused before decoding.
         quiet: do not print the URL.
+        examples: the search box's example queries (default: drawn from the index).
 
     Raises:
         ConfigError: a public host without auth or `insecure_public`, or a malformed `auth`.
@@ -62,7 +65,8 @@ def launch(index: Index, host: str = DEFAULT_HOST, port: int | None = DEFAULT_PO
 
     thumbnails = Thumbnails(thumbnail_dir, max_pixels=index.settings.max_pixels)
     app = build_app(index, thumbnails=thumbnails, exposure=exposure,
-                    limits=Limits(max_upload_bytes=max_upload_bytes, max_upload_pixels=max_upload_pixels))
+                    limits=Limits(max_upload_bytes=max_upload_bytes, max_upload_pixels=max_upload_pixels),
+                    examples=examples)
     service = app.service
     allowed = [str(thumbnails.folder), *(str(r) for r in service.roots())]
     service.on_new_root = lambda root: _allow(app, root)

@@ -47,7 +47,8 @@ def take(out: Path = DEFAULT_OUT, query: str = DEFAULT_QUERY, *, root: Path | No
     index = demo.open_demo_index(assets, root=root)
     demo.ingest_gallery(index, assets)
     with tempfile.TemporaryDirectory(prefix="mm-shot-") as thumbs:
-        running = launch(index, port=_free_port(), block=False, quiet=True, thumbnail_dir=Path(thumbs))
+        running = launch(index, port=_free_port(), block=False, quiet=True, thumbnail_dir=Path(thumbs),
+                         examples=list(demo.EXAMPLE_QUERIES))
         try:
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=chromium, args=[

@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         _print_examples(demo.example_searches(index, assets))
         _say(f"try: multimodal search \"a green star\" --index {index.store.location}")
         return 0
-    launch(index, port=args.port, open_browser=args.open_browser)
+    launch(index, port=args.port, open_browser=args.open_browser, examples=list(demo.EXAMPLE_QUERIES))
     return 0
 
 
