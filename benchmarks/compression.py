@@ -24,11 +24,15 @@ from typing import Any
 import numpy as np
 from _common import machine, median, percentile, write_section
 
-from multimodal.compression import FIT_SAMPLE, Codec, fit_pca
+from multimodal.batch_encode import encode_images, encode_texts
+from multimodal.codec_fit import FIT_SAMPLE
+from multimodal.compression import Codec, fit_pca
 from multimodal.config import Settings
 from multimodal.encoder import load_encoder
-from multimodal.evaluate import encode_images, encode_texts, load_captioned
-from multimodal.store import CAPTION, IMAGE, Record, Store
+from multimodal.evaluate import load_captioned
+from multimodal.model_spec import split_pair
+from multimodal.records import CAPTION, IMAGE
+from multimodal.store import Record, Store
 from multimodal.synthetic import generate
 
 QUERIES = 200
@@ -36,8 +40,8 @@ K = 10
 
 
 def encode_set(model: str, per_combination: int, work: Path) -> tuple[Any, np.ndarray, list[list[str]], np.ndarray]:
-    name, _, weights = model.partition(":") if not model.startswith(("local-dir:", "hf-hub:")) else (model, "", "")
-    encoder = load_encoder(name, weights or None, "auto", precision="fp32")  # as measured before auto meant bf16
+    name, weights = split_pair(model)
+    encoder = load_encoder(name, weights, "auto", precision="fp32")  # as measured before auto meant bf16
     generate(work / "data", split="all", per_combination=per_combination, captions="varied")
     data = load_captioned(work / "data")
     images, kept, _ = encode_images(encoder, data.paths, batch_size=32)

@@ -3,9 +3,9 @@
     .venv/bin/python benchmarks/duplicates.py                       # mm-tiny and ViT-B-32 (random weights)
     .venv/bin/python benchmarks/duplicates.py --model local-dir:/path/to/demo-model --no-readme
 
-Needs scikit-image (`pip install scikit-image`) for its real sample photos (tests/fixtures/photos.py).
+Needs scikit-image (`pip install scikit-image`) for its real sample photos (benchmarks/photos.py).
 
-Tuning: on a generated planted set (seed 0, tests/fixtures/planted.py: 40 scenes, a look-alike of each,
+Tuning: on a generated planted set (seed 0, multimodal/planted.py: 40 scenes, a look-alike of each,
 copies of every kind) the perceptual-hash distances of all pairs are computed (no model involved), and the
 limits that keep every planted copy are printed next to the library's (multimodal.perceptual: pHash and
 dHash limits are the smallest that keep every copy there, the chroma limit sits between the copies' largest
@@ -31,15 +31,16 @@ from pathlib import Path
 from typing import Any
 
 from _common import cache_dir, machine, write_section
+from photos import write_photos
 
 from multimodal.config import Settings
 from multimodal.demo import prepare_data
 from multimodal.duplicates import DEFAULT_RELATIVE, find_duplicates
 from multimodal.images import load_image, walk_images
 from multimodal.index import Index
+from multimodal.model_spec import split_pair
 from multimodal.perceptual import MAX_CHROMA, MAX_DHASH, MAX_PHASH, compare, fingerprint
-from tests.fixtures.photos import write_photos
-from tests.fixtures.planted import PlantedSet, make_planted_photos, make_planted_set, pair_scores
+from multimodal.planted import PlantedSet, make_planted_photos, make_planted_set, pair_scores
 
 MODELS = ["mm-tiny:none", "ViT-B-32:none"]
 TUNE_BASES = 40  # the set the hash limits and the relative cut-off were chosen on (seed 0)
@@ -62,10 +63,10 @@ def tune_hashes(planted: PlantedSet) -> dict[str, Any]:
 
 
 def measure(model: str, work: Path, bases: int, photos: list[Path], gallery: Path, tune: PlantedSet) -> dict[str, Any]:
-    name, _, weights = model.partition(":") if not model.startswith(("local-dir:", "hf-hub:")) else (model, "", "")
+    name, weights = split_pair(model)
     held = make_planted_set(work / "held-out", bases, seed=1)
     real = make_planted_photos(work / "real-copies", photos)
-    index = Index.open(Settings.resolve(index_dir=work / "index", model=name, pretrained=weights or None))
+    index = Index.open(Settings.resolve(index_dir=work / "index", model=name, pretrained=weights))
     for root in (tune.root, held.root, real.root, photos[0].parent, gallery):
         index.ingest(root)
     row: dict[str, Any] = {"model": model, "strictest_full_recall": _sweep(index, tune)}

@@ -213,11 +213,15 @@ def run_ours(folder: Path, extra: list[str]) -> dict[str, Any]:
         cmd = [sys.executable, "-m", "multimodal", "ingest", str(folder), "--index", tmp, "--model", MODEL,
                "--pretrained", WEIGHTS, "--json", "--quiet", *extra]
         out = _child(cmd)
+        # Which precision made the vectors (the default flags' choice): `info` reads it without loading a model.
+        info = subprocess.run([sys.executable, "-m", "multimodal", "info", "--index", tmp, "--json"], cwd=REPO,
+                              env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, check=True)
     report = json.loads(out["stdout"].strip().splitlines()[-1])
     if report["failed"] or report["encoded"] != len(list(folder.glob("*.jpg"))):
         raise SystemExit(f"ingest did not encode every file: {report}")
     return {"images_per_second": report["images_per_second"], "seconds": report["seconds"],
-            "peak_rss_mb": out["peak_rss_mb"], "others": out["others"], "cpu_s": out["cpu_s"]}
+            "peak_rss_mb": out["peak_rss_mb"], "others": out["others"], "cpu_s": out["cpu_s"],
+            "precisions": json.loads(info.stdout)["precisions"]}
 
 
 def _child(cmd: list[str]) -> dict[str, Any]:
@@ -295,7 +299,7 @@ def measure(n: int, repeats: int, extra: list[str], wait_quiet: float = 0.0,
     return {"n": n, "runs": runs, "discarded": discarded, "machine": machine()}
 
 
-def summary(result: dict[str, Any]) -> dict[str, float]:
+def summary(result: dict[str, Any]) -> dict[str, Any]:
     runs = result["runs"]
 
     def med(f: Any) -> float:
@@ -322,7 +326,7 @@ def summary(result: dict[str, Any]) -> dict[str, float]:
     }
 
 
-def _bf16_summary(runs: list[dict[str, Any]]) -> dict[str, float]:
+def _bf16_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Medians for the optional bf16 mode, when every run measured it."""
     if not runs or not all("bf16" in r for r in runs):
         return {}
@@ -332,10 +336,11 @@ def _bf16_summary(runs: list[dict[str, Any]]) -> dict[str, float]:
         "bf16_ours": median([r["bf16"]["images_per_second"] for r in runs]),
         "bf16_vs_chroma": median([r["bf16"]["vs_chroma"] for r in runs]),
         "bf16_of_bound": median([r["bf16"]["of_bound"] for r in runs]),
+        "bf16_precisions": ", ".join(sorted({p for r in runs for p in r["bf16"].get("precisions", {})})) or "bf16",
     }
 
 
-def table(result: dict[str, Any], s: dict[str, float], note: str) -> str:
+def table(result: dict[str, Any], s: dict[str, Any], note: str) -> str:
     n, k = result["n"], len(result["runs"])
     per_run = [f"- run {i}: other processes used up to {r['others']:.2f} cores; Chroma "
                f"{r['chroma']['images_per_second']:.2f}, bound {r['bound']['images_per_second']:.2f}, this project "
@@ -376,16 +381,17 @@ def table(result: dict[str, Any], s: dict[str, float], note: str) -> str:
     ])
 
 
-def _bf16_rows(s: dict[str, float]) -> list[str]:
+def _bf16_rows(s: dict[str, Any]) -> list[str]:
     if "bf16_ours" not in s:
         return []
     return [f"| bound with the bf16 model: {s['decode_ms']:.1f} + {s['bf16_encode_ms']:.1f} CPU-ms per image | "
             f"{s['bf16_bound']:.2f} | {s['bf16_bound'] / s['chroma']:.2f} |",
-            f"| **this project, default flags** (`multimodal ingest`: bf16 here) | **{s['bf16_ours']:.2f}** | "
+            f"| **this project, default flags** (`multimodal ingest`: {s['bf16_precisions']} here) | "
+            f"**{s['bf16_ours']:.2f}** | "
             f"**{s['bf16_vs_chroma']:.2f}** |"]
 
 
-def _onnx_rows(s: dict[str, float]) -> list[str]:
+def _onnx_rows(s: dict[str, Any]) -> list[str]:
     if "onnx_b1" not in s:
         return []
     return [f"| bound with ONNX Runtime's float32 image tower, batch {b} ({peer}): {s['decode_ms']:.1f} + "

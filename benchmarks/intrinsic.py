@@ -24,9 +24,10 @@ from typing import Any
 from _common import cache_dir, machine, write_section
 
 from multimodal.analogies import Weights, attribute_analogies, folder_attributes, score_analogies
+from multimodal.batch_encode import encode_images, encode_texts
 from multimodal.demo import prepare
 from multimodal.encoder import Encoder, load_encoder
-from multimodal.evaluate import EvalReport, encode_images, encode_texts, evaluate_folder, load_captioned
+from multimodal.evaluate import EvalReport, evaluate_folder, load_captioned
 
 STEPS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)  # α tried on the tuning set
 TARGET, MARGIN = 0.8, 0.2

@@ -26,9 +26,10 @@ import numpy as np
 import torch
 from _common import cache_dir, machine, median, write_section
 
+from multimodal.batch_encode import encode_images, encode_texts
 from multimodal.demo import prepare
 from multimodal.encoder import ClipEncoder, cpu_has_bf16, load_encoder
-from multimodal.evaluate import encode_images, encode_texts, evaluate_folder, load_captioned
+from multimodal.evaluate import evaluate_folder, load_captioned
 
 K = 10
 

@@ -30,7 +30,8 @@ from _common import REPO, busy_cpu_seconds, cache_dir, machine, median, percenti
 
 from multimodal.config import HnswConfig, Settings
 from multimodal.index import Index
-from multimodal.store import IMAGE, Record, Store
+from multimodal.records import IMAGE
+from multimodal.store import Record, Store
 
 DIM = 512
 REAL = 256  # real model embeddings of generated photos added to the synthetic ones

@@ -49,8 +49,9 @@ import numpy as np
 from _common import REPO, cache_dir, machine, median, percentile, photo_folder
 
 from multimodal.config import Settings
-from multimodal.encoder import ModelSpec
-from multimodal.store import IMAGE, Record, Store
+from multimodal.model_spec import ModelSpec
+from multimodal.records import IMAGE
+from multimodal.store import Record, Store
 
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
        "ANONYMIZED_TELEMETRY": "False", "HF_HUB_OFFLINE": "1"}

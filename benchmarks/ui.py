@@ -1,13 +1,23 @@
-"""Web UI timings: `multimodal ui` → first page served, and query round-trips through gradio_client and REST.
+"""Web UI timings: `multimodal ui` → first page served, query round-trips through gradio_client and REST, and
+query → rendered grid in a real browser.
 
     python benchmarks/ui.py                      # a stand-in index: 200 captioned images, mm-tiny (random weights)
     python benchmarks/ui.py --index ~/.local/share/multimodal/demo-index   # e.g. the demo's index
+    python benchmarks/ui.py --browser            # headless Chromium on the demo index: query → grid drawn
 
 Start-up is measured from spawning the process to the first 200 answer for `/` (and to the first answered
 query, which includes loading the model); round-trips are medians of 20 distinct text queries through
 `Client.predict(..., api_name="/search_text")`, next to the same queries called in-process, so the ratio
 shows what HTTP + Gradio's queue add; the same queries through the plain REST API (`GET /api/v1/search`, httpx,
 no queue) are interleaved with them. Nothing here is a test: timings depend on the machine and its load.
+
+`--browser` serves the demo's index (the shipped model, 300 images; built in the benchmark cache if needed) with
+`multimodal ui` and drives headless Chromium (Debian's /usr/bin/chromium) through Playwright: for each of N distinct
+text queries it types the query, presses Enter and takes the time until the status line names the query and every
+tile's thumbnail has decoded (k = 24, the UI's default). Each query is split into: the handler's own time (the
+"N ms" the status line prints: search + thumbnails), the rest until the grid's HTML is in the page (event queue,
+transport, rendering), and the thumbnails' fetch and decode after that; the thumbnails' bytes and count come from
+the page's resource timings.
 """
 
 from __future__ import annotations
@@ -39,6 +49,9 @@ QUERIES = [f"a {c} {s}" for c in COLOURS for s in SHAPES]
 def main() -> None:
     args = _parser().parse_args()
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "ANONYMIZED_TELEMETRY": "False", "HF_HUB_OFFLINE": "1"}
+    if args.browser:
+        _browser(Path(args.index).expanduser() if args.index else _demo_index(), args.queries, env)
+        return
     index_dir = Path(args.index).expanduser() if args.index else _stand_in_index(args.images, env)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"load {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
@@ -56,6 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--images", type=int, default=200, help="images in the stand-in index (default 200)")
     p.add_argument("--runs", type=int, default=3, help="start-ups to time (default 3)")
     p.add_argument("--queries", type=int, default=20, help="queries per round-trip measurement (default 20)")
+    p.add_argument("--browser", action="store_true", help="only query → rendered grid in headless Chromium, on the "
+                   "demo index unless --index is given")
     return p
 
 
@@ -184,10 +199,98 @@ def _round_trips(index_dir: Path, n: int, env: dict[str, str]) -> None:
           f"median {1000 * statistics.median(image):.1f} ms")
 
 
+def _demo_index() -> Path:
+    """The demo's index (shipped model, gallery ingested), kept in the benchmark cache."""
+    from benchmarks._common import cache_dir
+    from multimodal import demo
+
+    root = cache_dir() / "ui-demo"
+    assets = demo.prepare(root)
+    index = demo.open_demo_index(assets, root=root)
+    demo.ingest_gallery(index, assets)
+    return Path(index.store.location)
+
+
+BROWSER_QUERIES = [" ".join(f"a {size} {c} {s} {where}".split()) for where in ("", "on the left", "at the top")
+                   for size in ("", "small", "large") for c in ("red", "blue", "green", "yellow", "purple")
+                   for s in ("circle", "square", "star")]
+_LABELS = "Array.from(document.querySelectorAll('#mm-results .caption-label')).map(l => l.innerText).join('|')"
+_GRID_READY = """([q, before]) => {
+  const status = document.querySelector('#mm-status');
+  if (!status || !status.innerText.includes(q)) return false;
+  const labels = Array.from(document.querySelectorAll('#mm-results .caption-label')).map(l => l.innerText);
+  if (labels.join('|') === before) return false;  // still the previous grid (it can lag the status line)
+  const imgs = Array.from(document.querySelectorAll('#mm-results img'));
+  if (!window.__mmDom) window.__mmDom = performance.now();  // the grid's HTML arrived
+  if (!imgs.length || !imgs.every(i => i.complete && i.naturalWidth > 0)) return false;
+  return {done: performance.now(), dom: window.__mmDom, tiles: imgs.length, status: status.innerText};
+}"""
+_THUMBS = """(since) => performance.getEntriesByType('resource')
+  .filter(e => e.startTime >= since && e.initiatorType === 'img')
+  .map(e => ({bytes: e.transferSize || e.encodedBodySize, ms: e.duration, name: e.name}))"""
+
+
+def _browser(index_dir: Path, n: int, env: dict[str, str]) -> None:
+    """Query → rendered grid in headless Chromium (see the module's docstring)."""
+    import re
+
+    from playwright.sync_api import sync_playwright
+
+    print(f"machine: {os.cpu_count()} cores, load {', '.join(f'{x:.2f}' for x in os.getloadavg())}; "
+          f"index: {index_dir}")
+    rows = []
+    with tempfile.TemporaryDirectory() as thumbs:
+        proc, url = _serve(index_dir, env, thumbs)
+        try:
+            _wait_for_page(url, proc)
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.set_default_timeout(120_000)
+                page.goto(url)
+                page.wait_for_function("document.querySelector('#mm-status')?.innerText.includes('Library')")
+                page.evaluate("performance.setResourceTimingBufferSize(100000)")
+                box = page.locator("#mm-query textarea")
+                for i, query in enumerate(BROWSER_QUERIES[:n + 2]):  # the first two warm the model and caches
+                    box.fill(query)
+                    before = page.evaluate(f"() => {_LABELS}")
+                    page.evaluate("window.__mmDom = 0")
+                    started = page.evaluate("performance.now()")
+                    box.press("Enter")
+                    ready = page.wait_for_function(_GRID_READY, arg=[query, before], polling="raf").json_value()
+                    thumbs_seen = page.evaluate(_THUMBS, started)
+                    server = re.search(r"· (\d+) ms ·", ready["status"])
+                    if i >= 2:
+                        rows.append({"total": ready["done"] - started, "dom": ready["dom"] - started,
+                                     "server": float(server[1]) if server else float("nan"),
+                                     "images": ready["done"] - ready["dom"], "tiles": ready["tiles"],
+                                     "fetched": len(thumbs_seen), "kb": sum(t["bytes"] for t in thumbs_seen) / 1024})
+                browser.close()
+        finally:
+            _stop(proc)
+    _report_browser(rows)
+
+
+def _report_browser(rows: list[dict[str, float]]) -> None:
+    def med(key: str) -> float:
+        return statistics.median(r[key] for r in rows)
+
+    totals = [r["total"] for r in rows]
+    print(f"query → rendered grid in Chromium, {len(rows)} distinct queries, {int(med('tiles'))} tiles: "
+          f"p50 {statistics.median(totals):.0f} ms, p90 {_p90(totals):.0f} ms")
+    print(f"  handler (search + thumbnails, as the status line says): median {med('server'):.0f} ms")
+    print(f"  Enter → grid HTML in the page, beyond the handler (queue, transport, render): median "
+          f"{med('dom') - med('server'):.0f} ms")
+    print(f"  grid HTML → every thumbnail decoded: median {med('images'):.0f} ms; thumbnails fetched per query: "
+          f"median {med('fetched'):.0f} ({med('kb'):.0f} KB)")
+
+
 def _any_image(index_dir: Path) -> str:
     """An indexed image's path, uploaded as a query (a fresh upload: decoded and encoded each time)."""
     from multimodal.config import Settings
-    from multimodal.store import IMAGE, Store
+    from multimodal.records import IMAGE
+    from multimodal.store import Store
 
     record = next(Store.open(Settings.resolve(index_dir=index_dir)).iter_records(where={"kind": IMAGE}))
     return str(record.metadata["path"])

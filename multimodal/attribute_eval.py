@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from multimodal.batch_encode import encode_images, encode_texts
 from multimodal.encoder import Encoder
-from multimodal.evaluate import encode_images, encode_texts
 from multimodal.synthetic import (
     COLOURS,
     POSITIONS,

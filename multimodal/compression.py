@@ -11,29 +11,22 @@ The projection is uncentred (no mean subtracted) so that it keeps dot products â
 ranks by â€” and stays linear: a composed query projects to the sum of its projected terms, and a
 stored vector read back (decoded to the model's space) projects to exactly the stored code again, so
 "more like this" on a compressed index is never projected twice.
+
+A pure codec: it depends on nothing else in the project. Choosing and fitting one at an ingest is
+`multimodal.codec_fit`.
 """
 
 from __future__ import annotations
 
-import random
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from multimodal.errors import ConfigError, ImageLoadError
-
-if TYPE_CHECKING:
-    from multimodal.config import Settings
-    from multimodal.encoder import Encoder
-    from multimodal.store import Store
+from multimodal.errors import ConfigError
 
 NONE = "none"
 FLOAT16 = "float16"
-FIT_SAMPLE = 2000  # images (plus their captions) encoded to fit a PCA codec; costs this many extra encodes once
 _PCA = re.compile(r"pca(\d+)")
 
 
@@ -93,71 +86,3 @@ def fit_pca(vectors: np.ndarray, dim: int) -> Codec:
                           "or use a smaller pcaN")
     _, _, vt = np.linalg.svd(vectors, full_matrices=False)
     return Codec(f"pca{dim}", np.ascontiguousarray(vt[:dim], dtype=np.float32))
-
-
-def ensure_codec(store: Store, encoder: Encoder, settings: Settings, root: Path) -> Codec:
-    """Make the collection's codec the one `settings.compress` asks for (None: keep the collection's).
-
-    A codec can only be chosen while the collection is empty: its vectors are stored in that form.
-
-    Raises:
-        ConfigError: a different codec was asked for than the one the collection already uses.
-    """
-    current = store.codec
-    if settings.compress is None:
-        return current
-    asked = check_name(settings.compress)
-    if asked == current.name:
-        return current
-    if store.count() > 0:
-        raise ConfigError(f"the index at {store.location} stores vectors as {current.name}, not {asked}; the form "
-                          "is fixed at the first ingest: leave out --compress, or use another --collection")
-    dim = pca_dim(asked)
-    codec = fit_pca(sample_vectors(root, encoder, settings), dim) if dim else Codec(asked)
-    return store.set_codec(codec)
-
-
-def sample_vectors(root: Path, encoder: Encoder, settings: Settings, size: int = FIT_SAMPLE) -> np.ndarray:
-    """Vectors of a seeded random sample of the images under `root`, plus their captions (text queries
-    live in the same space, so the fit must see text vectors as well as image vectors)."""
-    import torch
-
-    from multimodal.captions import Captions
-    from multimodal.images import walk_images
-
-    paths = sorted(walk_images(root)) if root.is_dir() else [root]
-    paths = random.Random(0).sample(paths, min(size, len(paths)))
-    captions = Captions.load(root)
-    texts = [c for p in paths for c in captions.for_image(p)]
-    parts = [encoder.encode_texts(texts[i: i + 256]) for i in range(0, len(texts), 256)]
-    for batch in _batches(_tensors(paths, encoder, settings), settings.batch_size):
-        parts.append(encoder.encode_images(torch.stack(batch)))
-    return np.concatenate(parts) if parts else np.zeros((0, encoder.dim), dtype=np.float32)
-
-
-def _tensors(paths: list[Path], encoder: Encoder, settings: Settings) -> Iterator[object]:
-    from multimodal.images import load_image
-    from multimodal.pipeline import default_workers, ordered_map
-
-    def load(path: Path) -> object:
-        try:
-            return encoder.preprocess(load_image(path, max_pixels=settings.max_pixels,
-                                                 min_side=encoder.image_size).image)
-        except (ImageLoadError, OSError):
-            return None  # ingest reports bad files; the fit just does without them
-
-    workers = settings.workers or default_workers()
-    for _, tensor in ordered_map(load, paths, workers=workers, in_flight=4 * workers):
-        if tensor is not None:
-            yield tensor
-
-
-def _batches(items: Iterator[object], size: int) -> Iterator[list[object]]:
-    batch: list[object] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch

@@ -72,7 +72,8 @@ class Settings:
         if unknown:
             raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
         settings = cls(**values)
-        hnsw = flags.get("hnsw") if flags.get("hnsw") is not None else _resolve_hnsw(flags)
+        given = flags.get("hnsw")
+        hnsw = given if isinstance(given, HnswConfig) else _resolve_hnsw(flags)
         return replace(settings, hnsw=hnsw).validated()
 
     def validated(self) -> Settings:

@@ -31,13 +31,14 @@ import numpy as np
 
 from multimodal.errors import ConfigError
 from multimodal.perceptual import MAX_CHROMA, MAX_DHASH, MAX_PHASH, PHASH_KEY, same_picture
-from multimodal.store import IMAGE, Store
+from multimodal.records import IMAGE
+from multimodal.store import Store
 
 # Chosen by measurement (benchmarks/duplicates.py): with the pixel check carrying precision, the embedding
 # stage only proposes candidates, so it errs on recall. On the tuning set every value up to 0.4 kept every
 # planted copy with both random-weight models, at precision 1.0 throughout. A first choice (0.3, 10 neighbours)
 # then missed recoloured copies of real photos under random-weight ViT-B-32 (recall 0.87), which place them far
-# apart; 0.1 and 20 neighbours were set after seeing that (README, "Near-duplicates"). The cost is more hash
+# apart; 0.1 and 20 neighbours were set after seeing that (docs/toolkit.md, "Near-duplicates"). The cost is more hash
 # comparisons (cheap) and a k-NN query of 20 instead of 10.
 DEFAULT_RELATIVE = 0.1
 DEFAULT_NEIGHBOURS = 20  # neighbours compared per image, and the one whose similarity is the local reference
@@ -102,7 +103,7 @@ def find_duplicates(store: Store, threshold: float | None = None, *, relative: f
     if not (0 <= max_phash <= 64 and 0 <= max_dhash <= 64 and 0 <= max_chroma <= 255):
         raise ConfigError(f"hash distances must be in 0..64 bits and chroma in 0..255, got {max_phash}, "
                           f"{max_dhash} and {max_chroma}")
-    store.collection  # noqa: B018 - raises EmptyIndexError with a helpful message
+    store.require_ingested()
     scope = {"$and": [{"kind": IMAGE}, where]} if where else {"kind": IMAGE}
     contents = _Contents(store.iter_records(where=scope))
     widest = max((len(ids) for ids in contents.members.values()), default=1)
@@ -115,7 +116,7 @@ def find_duplicates(store: Store, threshold: float | None = None, *, relative: f
         batch = [r for r in store.get(reps[start: start + _QUERY_BATCH], embeddings=True) if r.embedding is not None]
         if not batch:
             continue
-        results = store.query(np.stack([r.embedding for r in batch]), k, where=scope)
+        results = store.query(np.stack([r.vector for r in batch]), k, where=scope)
         for record, hits in zip(batch, results, strict=True):
             others = _distinct_others(record.id, hits, contents.rep_of)
             if not others:

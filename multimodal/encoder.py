@@ -13,7 +13,6 @@ import os
 import socket
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlparse
@@ -24,9 +23,9 @@ if TYPE_CHECKING:  # torch (and NumPy) load with the first model, not with this 
     from PIL import Image
 
 from multimodal.config import check_precision
-from multimodal.errors import ConfigError, WeightsUnavailableError
+from multimodal.errors import ConfigError, WeightsUnavailableError, first_line
+from multimodal.model_spec import ModelSpec
 
-RANDOM_WEIGHTS = "none"
 RANDOM_SEED = 0  # every process that asks for random weights gets these same weights
 MODEL_CONFIG_DIR = Path(__file__).parent / "model_configs"  # architectures this project ships
 AUTO_BF16 = "bf16 if it agrees"  # `auto` on a CPU with native bfloat16: bf16 once the self-check passes
@@ -42,30 +41,6 @@ _FIXES = (
     "to try the app offline, `multimodal demo` trains a small model here; "
     "--pretrained none gives random weights for tests only"
 )
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """Which model: what the index records so vectors from different models never mix."""
-
-    model: str  # architecture name, or local-dir:/abs/path, or hf-hub:org/repo
-    pretrained: str  # open_clip tag, absolute checkpoint path, "none", or "" for schema models
-
-    @classmethod
-    def parse(cls, model: str, pretrained: str | None) -> ModelSpec:
-        if model.startswith("local-dir:"):
-            return cls(f"local-dir:{Path(model[len('local-dir:'):]).expanduser().resolve()}", "")
-        if model.startswith("hf-hub:"):
-            return cls(model, "")
-        pretrained = (pretrained or "").strip()
-        if pretrained.lower() in ("none", "random", ""):
-            return cls(model, RANDOM_WEIGHTS)
-        if os.sep in pretrained or Path(pretrained).suffix in (".bin", ".pt", ".pth", ".safetensors"):
-            return cls(model, str(Path(pretrained).expanduser().resolve()))
-        return cls(model, pretrained)
-
-    def label(self) -> str:
-        return self.model if not self.pretrained else f"{self.model} ({self.pretrained})"
 
 
 class Encoder(Protocol):
@@ -212,7 +187,7 @@ def load_encoder(model: str, pretrained: str | None, device: str = "auto", seed:
     except (FileNotFoundError, OSError, RuntimeError) as e:
         if isinstance(e, RuntimeError) and "download" not in str(e).lower():
             raise
-        raise WeightsUnavailableError(f"cannot load weights for {spec.label()}: {_short(e)}; {_FIXES}") from e
+        raise WeightsUnavailableError(f"cannot load weights for {spec.label()}: {first_line(e)}; {_FIXES}") from e
     clip = clip.to(torch_device).eval()
     tokenizer = open_clip.get_tokenizer(kwargs["model_name"])
     note = None
@@ -281,15 +256,15 @@ def register_model_configs() -> None:
 
 
 def _weights_kwargs(spec: ModelSpec, open_clip: Any) -> dict[str, Any]:
-    if spec.model.startswith("local-dir:"):
-        folder = Path(spec.model[len("local-dir:"):])
+    folder = spec.folder
+    if folder is not None:
         if not (folder / "open_clip_config.json").is_file():
             raise WeightsUnavailableError(
                 f"{folder} is not an open_clip model folder (no open_clip_config.json); {_FIXES}"
             )
         return {"model_name": spec.model}
-    if spec.model.startswith("hf-hub:"):
-        cached = _cached_hub_folder(spec.model[len("hf-hub:"):])
+    if spec.hub_repo is not None:
+        cached = _cached_hub_folder(spec.hub_repo)
         if cached is not None:
             return {"model_name": f"local-dir:{cached}"}
         _require_hub(spec)
@@ -299,10 +274,10 @@ def _weights_kwargs(spec: ModelSpec, open_clip: Any) -> dict[str, Any]:
             f"unknown model {spec.model!r}; see `python -c 'import open_clip; print(open_clip.list_models())'`"
             " or use local-dir:/path"
         )
-    if spec.pretrained == RANDOM_WEIGHTS:
+    if spec.is_random:
         return {"model_name": spec.model, "pretrained": None}
-    if Path(spec.pretrained).is_absolute():
-        if not Path(spec.pretrained).is_file():
+    if spec.checkpoint is not None:
+        if not spec.checkpoint.is_file():
             raise WeightsUnavailableError(f"checkpoint file {spec.pretrained} does not exist; {_FIXES}")
         return {"model_name": spec.model, "pretrained": spec.pretrained}
     return _tag_kwargs(spec, open_clip)
@@ -426,5 +401,3 @@ def _normalise(features: torch.Tensor) -> np.ndarray:
     return features.cpu().numpy().astype(np.float32, copy=False)
 
 
-def _short(e: BaseException) -> str:
-    return str(e).splitlines()[0][:200] if str(e) else type(e).__name__

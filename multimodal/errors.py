@@ -19,7 +19,12 @@ class WeightsUnavailableError(MultimodalError):
     """The model's pretrained weights are not on this machine and cannot be fetched."""
 
 
-class ModelMismatchError(MultimodalError):
+class StateConflictError(MultimodalError):
+    """What is already stored was made differently from what is asked now (another model, another vector form):
+    not a mistyped flag, but a conflict with existing state. The CLI exits 1 for it, as for any failed run."""
+
+
+class ModelMismatchError(StateConflictError):
     """The index was built with one model and is being used with another."""
 
 
@@ -50,3 +55,9 @@ class ImageLoadError(MultimodalError):
 
 class RayClusterError(MultimodalError):
     """`ingest --ray`: the Ray cluster cannot be reached, or no worker could start on it."""
+
+
+def first_line(e: BaseException, limit: int = 200) -> str:
+    """An underlying error in one short line, for the message of the error that wraps it."""
+    lines = str(e).strip().splitlines()
+    return lines[0][:limit] if lines else type(e).__name__

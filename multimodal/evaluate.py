@@ -10,10 +10,10 @@ captions carry attributes (generated folders) or, for clustering, when the subfo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -26,21 +26,16 @@ from multimodal.analogies import (
     folder_attributes,
     score_analogies,
 )
+from multimodal.batch_encode import DEFAULT_TEMPLATES, ProgressFn, encode_images, encode_texts, label_vectors
 from multimodal.captions import Captions
 from multimodal.clustering import ClusterComparison, compare_clusterings
 from multimodal.encoder import Encoder
 from multimodal.errors import ConfigError, ImageLoadError, NotFoundError
-from multimodal.images import load_image, walk_images
+from multimodal.images import walk_images
 from multimodal.languages import LanguageScores, language_scores
-from multimodal.pipeline import default_workers, ordered_map
+from multimodal.records import CAPTION, IMAGE
 from multimodal.retrieval_metrics import KS, RetrievalScores, retrieval_scores
-from multimodal.store import CAPTION, IMAGE, Store
-
-DEFAULT_TEMPLATES = ("a photo of a {label}",)
-ProgressFn = Callable[[int, int], None]
-
-if TYPE_CHECKING:
-    import torch
+from multimodal.store import Store
 
 
 @dataclass(frozen=True)
@@ -153,42 +148,6 @@ def _class_labels(root: Path, paths: list[Path]) -> list[str] | None:
 
 
 # -- metrics ---------------------------------------------------------------------------------------
-# -- encoding --------------------------------------------------------------------------------------
-def encode_images(encoder: Encoder, paths: Sequence[Path], *, batch_size: int = 32, workers: int = 0,
-                  max_pixels: int = 180_000_000, progress: ProgressFn | None = None,
-                  ) -> tuple[np.ndarray, list[int], list[ImageLoadError]]:
-    """Vectors of the images that load, the indexes (into `paths`) they belong to, and the failures."""
-    def prepare(path: Path) -> torch.Tensor | ImageLoadError:
-        try:
-            return encoder.preprocess(load_image(path, max_pixels=max_pixels, min_side=encoder.image_size).image)
-        except ImageLoadError as e:
-            return e
-
-    import torch  # with the first batch: importing this module needs no torch (`multimodal eval --help`)
-
-    vectors, kept, failed, batch = [], [], [], []
-    stream = ordered_map(prepare, list(paths), workers=workers or default_workers(), in_flight=max(64, 2 * batch_size))
-    for n, (_, result) in enumerate(stream):
-        done = n + 1
-        if isinstance(result, ImageLoadError):
-            failed.append(result)
-        else:
-            batch.append(result)
-            kept.append(n)
-        if len(batch) == batch_size or (done == len(paths) and batch):
-            vectors.append(encoder.encode_images(torch.stack(batch)))
-            batch = []
-        if progress:
-            progress(done, len(paths))
-    dim = encoder.dim
-    return (np.concatenate(vectors) if vectors else np.zeros((0, dim), np.float32)), kept, failed
-
-
-def encode_texts(encoder: Encoder, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
-    chunks = [encoder.encode_texts(list(texts[i:i + batch_size])) for i in range(0, len(texts), batch_size)]
-    return np.concatenate(chunks) if chunks else np.zeros((0, encoder.dim), np.float32)
-
-
 # -- the whole evaluation --------------------------------------------------------------------------
 def evaluate_folder(root: str | Path, encoder: Encoder, *, ks: Sequence[int] = KS,
                     templates: Sequence[str] = DEFAULT_TEMPLATES, batch_size: int = 32, workers: int = 0,
@@ -249,18 +208,6 @@ def top_confusions(truth: np.ndarray, predicted: np.ndarray, classes: Sequence[s
                  for t, p in pairs)
 
 
-def label_vectors(encoder: Encoder, labels: Sequence[str], templates: Sequence[str] = DEFAULT_TEMPLATES) -> np.ndarray:
-    """One unit vector per label: the mean of its prompts' text vectors (CLIP's prompt ensembling).
-
-    Zero-shot evaluation and `multimodal tag` both classify with these.
-    """
-    if not templates or any("{label}" not in t for t in templates):
-        raise ConfigError("every prompt template needs a {label} placeholder, e.g. 'a photo of a {label}'")
-    prompts = encode_texts(encoder, [t.format(label=label) for label in labels for t in templates])
-    means = prompts.reshape(len(labels), len(templates), -1).mean(axis=1)
-    return means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
-
-
 def ann_recall(store: Store, k: int = 10, max_queries: int = 200, seed: int = 0) -> AnnScores:
     """Recall@k of the store's approximate (HNSW) image search against exact search over its own vectors.
 
@@ -271,7 +218,7 @@ def ann_recall(store: Store, k: int = 10, max_queries: int = 200, seed: int = 0)
     """
     images = list(store.iter_records(where={"kind": IMAGE}, embeddings=True))
     if not images:
-        store.collection  # noqa: B018 - raises EmptyIndexError with the command that fills it
+        store.require_ingested()
         raise ConfigError(f"the index at {store.location} holds no images to measure")
     queries = [r.embedding for r in store.iter_records(where={"kind": CAPTION}, embeddings=True)
                if r.embedding is not None] or [r.embedding for r in images if r.embedding is not None]

@@ -12,10 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from multimodal.batch_encode import ProgressFn
 from multimodal.config import DEFAULT_MODEL, DEFAULT_PRETRAINED, Settings
-from multimodal.encoder import Encoder, ModelSpec, load_encoder
+from multimodal.encoder import Encoder, load_encoder
 from multimodal.errors import ModelMismatchError, NotFoundError
-from multimodal.ingest import IngestReport, Loader, ProgressFn, Shard, ingest_folder
+from multimodal.ingest import IngestReport, Loader, Shard, ingest_folder
+from multimodal.model_spec import ModelSpec, is_schema
 from multimodal.search import ImageLike, Searcher, Term
 from multimodal.store import Hit, IndexInfo, Store
 from multimodal.text_tower import QueryEncoder, load_tower
@@ -28,7 +30,7 @@ def resolve_model(settings: Settings, stored: ModelSpec | None) -> ModelSpec:
                                settings.pretrained if settings.pretrained is not None else DEFAULT_PRETRAINED)
     asked_model = ModelSpec.parse(settings.model, stored.pretrained).model if settings.model else stored.model
     asked = ModelSpec.parse(asked_model, settings.pretrained if settings.pretrained is not None else stored.pretrained)
-    if asked_model.startswith(("local-dir:", "hf-hub:")):
+    if is_schema(asked_model):
         asked = ModelSpec(asked_model, "")
     if asked != stored:
         raise ModelMismatchError(
@@ -110,7 +112,7 @@ class Index:
         terms = ([Term("text", text)] if text else []) + ([Term("image", image)] if image is not None else [])
         if negative:
             terms.append(Term("text", negative, -1.0))
-        self.store.collection  # noqa: B018 - raises EmptyIndexError with a helpful message
+        self.store.require_ingested()
         return self.searcher.search(terms, k, **options)
 
     def info(self) -> IndexInfo:

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from multimodal.batch_encode import ProgressFn  # (files done, files to process)
 from multimodal.captions import Captions
-from multimodal.compression import ensure_codec
+from multimodal.codec_fit import ensure_codec
 from multimodal.config import Settings
 from multimodal.encoder import Encoder
 from multimodal.errors import ConfigError, ImageLoadError, NotFoundError
@@ -28,12 +29,12 @@ from multimodal.images import LoadedImage, file_digest, load_image, walk_images
 from multimodal.locking import ingest_lock
 from multimodal.perceptual import PHASH_KEY, fingerprint
 from multimodal.pipeline import DECODE_NICE, bulk_encoding, default_workers, ordered_map
-from multimodal.store import CAPTION, IMAGE, Record, Store
+from multimodal.records import CAPTION, IMAGE, caption_id, caption_metadata, image_id
+from multimodal.store import Record, Store
 
 if TYPE_CHECKING:  # torch loads with the model, not with this module
     import torch
 
-ProgressFn = Callable[[int, int], None]  # (files done, files to process)
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,11 @@ class Shard:
             raise ConfigError(f"--shard I/N needs 0 <= I < N, got {text!r}")
         return cls(i, n)
 
+    @property
+    def label(self) -> str:
+        """The shard as --shard takes it: "I/N"."""
+        return f"{self.index}/{self.count}"
+
     def owns(self, relpath: str) -> bool:
         digest = hashlib.blake2b(relpath.encode("utf-8", "surrogateescape"), digest_size=8).digest()
         return int.from_bytes(digest, "big") % self.count == self.index
@@ -114,15 +120,6 @@ class _Loaded:
 Loader = Callable[[list[_Work], frozenset[str], str], Iterator[tuple[_Work, "_Loaded | ImageLoadError"]]]
 
 
-def image_id(path: Path) -> str:
-    """Stable id of an image: a hash of its absolute path (so shards and reruns agree)."""
-    return hashlib.blake2b(str(path).encode("utf-8", "surrogateescape"), digest_size=12).hexdigest()
-
-
-def caption_id(img_id: str, n: int) -> str:
-    return f"{img_id}:c{n}"
-
-
 def ingest_folder(
     root: str | Path,
     store: Store,
@@ -148,7 +145,7 @@ def ingest_folder(
         raise NotFoundError(f"{root} does not exist")
     started = time.monotonic()
     report = IngestReport(root=str(root))
-    with ingest_lock(store, shard, root):
+    with ingest_lock(store, root, shard.label if shard else None):
         first = not store.exists
         try:
             store.ensure_collection(encoder.spec, encoder.dim)
@@ -304,7 +301,7 @@ class _Run:
         to_encode = [n for n in range(len(batch)) if n not in reuse]
         encoded: dict[int, np.ndarray] = {}
         if to_encode:
-            encoded = {n: batch[n].vector for n in to_encode if batch[n].vector is not None}
+            encoded = {n: vector for n in to_encode if (vector := batch[n].vector) is not None}
             local = [n for n in to_encode if n not in encoded]
             if local:
                 import torch
@@ -368,7 +365,7 @@ def write_batch(store: Store, encoder: Encoder, items: list[tuple[_Work, dict[st
     for work, meta, vector in items:
         records.append(Record(work.id, meta, vector))
         for n, text in enumerate(work.captions):
-            cmeta = _caption_metadata(meta, work.id, n)
+            cmeta = caption_metadata(meta, work.id, n)
             records.append(Record(caption_id(work.id, n), cmeta, next(caption_vectors), text))
         old_n = int((work.old or {}).get("n_captions", 0))
         stale_captions += [caption_id(work.id, n) for n in range(len(work.captions), old_n)]
@@ -434,8 +431,3 @@ def _stored_image(meta: dict[str, Any]) -> LoadedImage:
         format=str(meta.get("format", "")),
         taken=meta.get("taken"),
     )
-
-
-def _caption_metadata(image_meta: dict[str, Any], img_id: str, n: int) -> dict[str, Any]:
-    keep = ("path", "name", "folder", "folders", "root", "format", "date", "taken", "width", "height", "precision")
-    return {"kind": CAPTION, "image_id": img_id, "caption_index": n, **{k: image_meta[k] for k in keep}}

@@ -77,10 +77,10 @@ def language_scores(root: str | Path, paths: Sequence[Path], captions: Sequence[
                 by_language[lang][i].append(cap)
     vectors = _text_vectors(encode_texts, by_language)
     per_language = {}
-    for lang, caps in by_language.items():
-        texts = list(dict.fromkeys(c for cs in caps for c in cs))
-        keep = [i for i, cs in enumerate(caps) if cs]
-        per_language[lang] = retrieval_scores(image_vectors[keep], [caps[i] for i in keep],
+    for lang, lang_caps in by_language.items():
+        texts = list(dict.fromkeys(c for cs in lang_caps for c in cs))
+        keep = [i for i, cs in enumerate(lang_caps) if cs]
+        per_language[lang] = retrieval_scores(image_vectors[keep], [lang_caps[i] for i in keep],
                                               np.stack([vectors[t] for t in texts]), texts, ks)
     languages = sorted(by_language, key=lambda lang: (lang != "en", lang))
     translation = [_translation(by_language[languages[0]], by_language[other], vectors, languages[0], other)

@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 from multimodal.errors import IndexBusyError
 
 if TYPE_CHECKING:
-    from multimodal.ingest import Shard
     from multimodal.store import Store
 
 try:
@@ -43,14 +42,14 @@ _ROUNDS = 8  # create attempts before giving up when other clients keep winning 
 
 
 @contextlib.contextmanager
-def ingest_lock(store: Store, shard: Shard | None = None, root: Path | None = None) -> Iterator[None]:
-    """Hold the ingest lock for `root` (and `shard`) in `store` for the duration of the block.
+def ingest_lock(store: Store, root: Path | None = None, part: str | None = None) -> Iterator[None]:
+    """Hold the ingest lock for `root` (and `part` of it: a shard's "I/N") in `store` for the block.
 
     Raises:
         IndexBusyError: another ingest holds it.
     """
     if store.settings.chroma_url:
-        lease = ServerLease(store, root or Path("/"), shard)
+        lease = ServerLease(store, root or Path("/"), part)
         lease.acquire()
         try:
             yield
@@ -92,12 +91,13 @@ def _file_lock(store: Store) -> Iterator[None]:
 class ServerLease:
     """The lease on one (collection, folder, shard) of a Chroma server; see the module docstring."""
 
-    def __init__(self, store: Store, root: Path, shard: Shard | None, lease_seconds: float = LEASE_SECONDS) -> None:
+    def __init__(self, store: Store, root: Path, part: str | None, lease_seconds: float = LEASE_SECONDS) -> None:
+        """`part`: which part of `root` this lease covers (a shard's "I/N"); None for all of it."""
         self.store = store
         self.lease_seconds = lease_seconds
-        part = f"{shard.index}/{shard.count}" if shard else "all"
-        self.what = f"{root}" + (f" (shard {part})" if shard else "")
-        key = hashlib.blake2b(f"{store.settings.collection}\0{root}\0{part}".encode(), digest_size=8).hexdigest()
+        self.what = f"{root}" + (f" (shard {part})" if part else "")
+        key_text = f"{store.settings.collection}\0{root}\0{part or 'all'}"
+        key = hashlib.blake2b(key_text.encode(), digest_size=8).hexdigest()
         self.prefix = f"mmlock-{key}-"
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.generation: int | None = None

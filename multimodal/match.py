@@ -26,8 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from multimodal import model_notes, vocabulary
-from multimodal.encoder import ModelSpec
-from multimodal.store import IMAGE, Store
+from multimodal.model_spec import ModelSpec
+from multimodal.records import IMAGE
+from multimodal.store import Store
 
 STRONG = "strong"
 WEAK = "weak"
@@ -37,7 +38,7 @@ RECHECK_SECONDS = 2.0  # how stale the sample may be after an ingest
 # above their mean, so in a handful of images nothing could stand out), and only the other signals judge.
 MIN_SAMPLE = 20
 # Cut-off on the top score's z over the collection sample: chosen on benchmarks/match.py's development
-# queries (demo index: 2.32), reported on its evaluation queries; see the README's "Weak matches".
+# queries (demo index: 2.32), reported on its evaluation queries; see docs/photos.md, "Weak matches".
 Z_STRONG = 2.3
 
 
@@ -70,7 +71,7 @@ class MatchJudge:
         """The verdict for a query vector; `texts` are its positive text terms, `top` its best hit's score.
 
         Random weights: weak. A model with a vocabulary judges text queries by it alone (measured: adding the
-        z-score cut-off only lost in-vocabulary queries, see the README); every other query by the z-score."""
+        z-score cut-off only lost in-vocabulary queries, see docs/photos.md); every other query by the z-score."""
         spec = self.store.model_spec()
         z = self.z_score(vector, top)
         if model_notes.is_random(spec):

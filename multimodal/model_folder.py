@@ -10,8 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from multimodal.encoder import ModelSpec, register_model_configs
+from multimodal.encoder import register_model_configs
 from multimodal.errors import ConfigError
+from multimodal.model_spec import ModelSpec
 
 if TYPE_CHECKING:  # torch loads with the model, not with this module (model notes import it)
     import torch
@@ -48,13 +49,12 @@ def model_cfg(spec: ModelSpec) -> dict[str, Any]:
     """The architecture of a loaded model, as open_clip's model_cfg dict."""
     import open_clip
 
-    if spec.model.startswith("local-dir:"):
-        folder = Path(spec.model[len("local-dir:"):])
-        return dict(json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))["model_cfg"])
-    if spec.model.startswith("hf-hub:"):
+    if spec.folder is not None:
+        return dict(json.loads((spec.folder / CONFIG_FILE).read_text(encoding="utf-8"))["model_cfg"])
+    if spec.hub_repo is not None:
         from huggingface_hub import try_to_load_from_cache
 
-        found = try_to_load_from_cache(spec.model[len("hf-hub:"):], CONFIG_FILE)
+        found = try_to_load_from_cache(spec.hub_repo, CONFIG_FILE)
         if not isinstance(found, str):
             raise ConfigError(f"cannot find the config of {spec.model} in the Hugging Face cache")
         return dict(json.loads(Path(found).read_text(encoding="utf-8"))["model_cfg"])

@@ -11,16 +11,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from multimodal.encoder import RANDOM_WEIGHTS, ModelSpec
 from multimodal.model_folder import atomic_write
+from multimodal.model_spec import ModelSpec
 
 NOTE_FILE = "model_note.json"
 RANDOM_NOTE = "random weights — for tests and benchmarks; results carry no meaning"
-TOY_NOTE = "toy model trained on coloured shapes — it reads their colour, size and position, not yet their shape"
+TOY_NOTE = ("toy model trained on coloured shapes — right for the colour and shape pairs it saw, often wrong for "
+            "pairs it never saw")
 
 
 def is_random(spec: ModelSpec | None) -> bool:
-    return spec is not None and spec.pretrained == RANDOM_WEIGHTS
+    return spec is not None and spec.is_random
 
 
 def note_for(spec: ModelSpec | None) -> str | None:
@@ -29,9 +30,7 @@ def note_for(spec: ModelSpec | None) -> str | None:
         return None
     if is_random(spec):
         return RANDOM_NOTE
-    if spec.model.startswith("local-dir:"):
-        return read_note(Path(spec.model[len("local-dir:"):]))
-    return None
+    return read_note(spec.folder) if spec.folder is not None else None
 
 
 def read_note(folder: Path) -> str | None:

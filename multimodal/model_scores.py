@@ -26,11 +26,6 @@ class ModelScores:
     last_epoch: int | None
 
 
-def folder_of(model: str) -> Path | None:
-    """The folder of a `local-dir:` model name; None for other models (they have no folder of ours)."""
-    return Path(model[len("local-dir:"):]) if model.startswith("local-dir:") else None
-
-
 def write_last_eval(folder: Path, data: str | Path, report: dict[str, Any]) -> bool:
     """Record an evaluation beside the model. Best effort: False (nothing written) on a read-only folder."""
     record = {"data": str(Path(data).absolute()), "when": time.strftime("%Y-%m-%d %H:%M:%S"), "report": report}

@@ -56,7 +56,8 @@ def fingerprint(image: Image.Image) -> str:
 def compare(a: str, b: str) -> tuple[int, int, int]:
     """(pHash bits, dHash bits, chroma difference) of two fingerprints in their best alignment: whole to
     whole, or one's centre to the other's whole (a crop of about 85 % matches its original's centre)."""
-    _check(a), _check(b)
+    _check(a)
+    _check(b)
     pairs = ((a[:_PART], b[:_PART]), (a[_PART:], b[:_PART]), (a[:_PART], b[_PART:]))
     return min((_part_distances(x, y) for x, y in pairs), key=lambda d: (max(d[0], d[1]), d[0] + d[1], d[2]))
 
@@ -64,7 +65,8 @@ def compare(a: str, b: str) -> tuple[int, int, int]:
 def same_picture(a: str, b: str, max_phash: int = MAX_PHASH, max_dhash: int = MAX_DHASH,
                  max_chroma: int = MAX_CHROMA) -> bool:
     """Whether two fingerprints show the same picture: in some alignment, every part within its limit."""
-    _check(a), _check(b)
+    _check(a)
+    _check(b)
     pairs = ((a[:_PART], b[:_PART]), (a[_PART:], b[:_PART]), (a[:_PART], b[_PART:]))
     for x, y in pairs:
         p, d, c = _part_distances(x, y)

@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from multimodal.config import default_data_dir
-from multimodal.encoder import ModelSpec
-from multimodal.text_tower import PROBE_TEXTS, model_key
+from multimodal.model_spec import ModelSpec, model_key
 
 BF16_MIN_COSINE = 0.999  # per probe vector, bfloat16 against float32
+# Texts a variant of a model (a bfloat16 copy here, an ONNX text tower in text_tower.py) must agree on.
+PROBE_TEXTS = ("a photo of a dog", "a red square on a white background", "two people on a beach at sunset",
+               "Café crème & croissants, 5 € — “breakfast”", "un chat noir", "x " * 60)
 PROBE_IMAGES = 4
 
 

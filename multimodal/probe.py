@@ -23,10 +23,11 @@ from typing import Any
 
 import numpy as np
 
+from multimodal.batch_encode import encode_texts
 from multimodal.encoder import Encoder
 from multimodal.errors import ConfigError, NotFoundError
-from multimodal.evaluate import encode_texts
-from multimodal.store import IMAGE, Store
+from multimodal.records import IMAGE
+from multimodal.store import Store
 
 DEFAULT_TEMPLATE = "{word}"  # bare words; try "a photo of {word}" as a control: results can move with it
 DEFAULT_PERMUTATIONS = 10_000
@@ -139,7 +140,7 @@ def run_probe(store: Store, encoder: Encoder, targets: tuple[Target, Target], at
         raise ConfigError("--template needs a {word} placeholder, e.g. 'a photo of {word}'")
     if permutations < 100:
         raise ConfigError(f"--permutations must be at least 100, got {permutations}")
-    store.collection  # noqa: B018 - raises EmptyIndexError with a helpful message
+    store.require_ingested()
     groups = [_vectors(store, t) for t in targets]
     shared = set(groups[0]) & set(groups[1])
     if shared:

@@ -1,7 +1,7 @@
 """The Ray Data variant of `ingest --ray` (`--ray-engine data`): `map_batches` with a callable class.
 
 Measured against the actor pool (multimodal/ray_ingest.py) with benchmarks/scale.py --ray and not chosen; kept
-so the comparison can be rerun (README: Scaling). It does the same work with the same worker class: the paths go
+so the comparison can be rerun (docs/scaling.md). It does the same work with the same worker class: the paths go
 into a dataset of one block per batch, `map_batches(EncodeBatches, concurrency=N)` keeps one model per actor
 (an `EncodeWorker`), and the driver streams the finished batches out with `iter_batches`, into the same commit
 loop as the pool. Retries of a lost actor's batches are Ray Data's own (its actors restart).

@@ -10,7 +10,7 @@ pool sends to another actor.
 
 Why an actor pool and not Ray Data's `map_batches` (multimodal/ray_data.py, `--ray-engine data`), and why the
 driver writes and not the workers (multimodal/ray_writer.py, `--ray-writes workers`): measured with
-benchmarks/scale.py --ray --ray-all, see the README's Scaling section. Ray is imported lazily; without it `--ray` is
+benchmarks/scale.py --ray --ray-all, see docs/scaling.md. Ray is imported lazily; without it `--ray` is
 a one-line `ConfigError` naming the extra.
 """
 
@@ -29,10 +29,10 @@ from typing import Any
 import numpy as np
 
 from multimodal.config import Settings
-from multimodal.encoder import ModelSpec
-from multimodal.errors import ConfigError, ImageLoadError, RayClusterError
+from multimodal.errors import ConfigError, ImageLoadError, RayClusterError, first_line
 from multimodal.images import LoadedImage, file_digest, load_image
 from multimodal.ingest import _Loaded, _stored_image, _Work
+from multimodal.model_spec import ModelSpec
 from multimodal.perceptual import PHASH_KEY, fingerprint
 from multimodal.pipeline import DECODE_NICE, ordered_map
 from multimodal.ray_options import RayOptions
@@ -72,7 +72,7 @@ def connect(options: RayOptions, retry_seconds: float) -> Any:
     try:
         ray.init(address=options.address, **quiet)
     except (ConnectionError, RuntimeError, ValueError) as e:
-        raise RayClusterError(f"cannot join the Ray cluster at {options.address}: {_first_line(e)}") from e
+        raise RayClusterError(f"cannot join the Ray cluster at {options.address}: {first_line(e)}") from e
     return ray
 
 
@@ -358,11 +358,6 @@ def _placeholder() -> Any:  # the pixels stay on the worker; the metadata only n
     from PIL import Image
 
     return Image.new("RGB", (1, 1))
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0] if text else type(e).__name__
 
 
 def make_loader(options: RayOptions, settings: Settings, spec: ModelSpec) -> RayLoader:

@@ -35,7 +35,7 @@ def add_ray_options(parser: argparse.ArgumentParser) -> None:
                        help="CPUs reserved per worker (default 1; also its decode and torch threads)")
     group.add_argument("--ray-gpus-per-worker", type=float, metavar="N", default=0.0,
                        help="GPUs per worker (1 puts one model on each GPU; default 0: CPU)")
-    # Measured against the defaults with benchmarks/scale.py --ray and not chosen (README: Scaling); kept to
+    # Measured against the defaults with benchmarks/scale.py --ray and not chosen (docs/scaling.md); kept to
     # rerun that comparison, so they stay out of --help.
     group.add_argument("--ray-engine", choices=ENGINES, default="actors", help=argparse.SUPPRESS)
     group.add_argument("--ray-writes", choices=WRITERS, default="driver", help=argparse.SUPPRESS)

@@ -23,9 +23,9 @@ from multimodal.config import Settings
 from multimodal.encoder import Encoder
 from multimodal.errors import ConfigError, NotFoundError
 from multimodal.images import load_image
-from multimodal.ingest import image_id
 from multimodal.match import MatchJudge, Verdict
-from multimodal.store import CAPTION, IMAGE, Hit, Store
+from multimodal.records import CAPTION, IMAGE, image_id
+from multimodal.store import Hit, Store
 
 Target = Literal["images", "captions", "both"]
 ImageLike = str | Path | Image.Image
@@ -68,10 +68,15 @@ class Filters:
         return out
 
 
-def parse_date(text: str, label: str, *, end_of_day: bool = False) -> float:
-    """An ISO date (or date-time) → Unix time, UTC unless it says otherwise; a bare date used as an upper
-    bound (`end_of_day`) means the end of that day. `label` names the field in the error message."""
-    text = text.strip()
+def parse_date(value: str | float | None, label: str, *, end_of_day: bool = False) -> float | None:
+    """A date bound → Unix time: an ISO date (or date-time), UTC unless it says otherwise, or a Unix time as a
+    number; None or "" for no bound. A bare date used as an upper bound (`end_of_day`) means the end of that
+    day. `label` names the field in the error message (the CLI's flag, the UI's field)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    text = value.strip()
     try:
         when = dt.datetime.fromisoformat(text)
     except ValueError as e:

@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from multimodal.errors import ConfigError, ImageLoadError
-from multimodal.store import IMAGE, Store
+from multimodal.records import IMAGE
+from multimodal.store import Store
 
 DEFAULT_SAMPLE = 2000  # points on a map: enough to see structure, few enough for a light page
 THUMBNAIL = 96  # longest side (px) of the thumbnails embedded for hovering
@@ -86,14 +87,14 @@ def build_map(store: Store, *, sample: int = DEFAULT_SAMPLE, method: str = "pca"
         raise ConfigError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
     if sample < 3:
         raise ConfigError(f"--sample must be at least 3, got {sample}")
-    store.collection  # noqa: B018 - raises EmptyIndexError with a helpful message
+    store.require_ingested()
     scope = {"$and": [{"kind": IMAGE}, where]} if where else {"kind": IMAGE}
     ids = [r.id for r in store.iter_records(where=scope)]
     chosen = sorted(random.Random(seed).sample(ids, min(sample, len(ids))))
     records = [r for r in store.get(chosen, embeddings=True) if r.embedding is not None]
     if len(records) < 3:
         raise ConfigError(f"a map needs at least 3 images, the index has {len(records)}")
-    vectors = np.stack([r.embedding for r in records]).astype(np.float32)
+    vectors = np.stack([r.vector for r in records]).astype(np.float32)
     vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
     project, explained = (_umap(vectors, seed) if method == "umap" else _pca(vectors))
     xy = project(vectors)

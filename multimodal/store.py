@@ -1,4 +1,5 @@
-"""The Chroma store: the only module that imports chromadb.
+"""The Chroma store: with `multimodal.chroma_client` (the client, its errors, retries), the only module that
+imports chromadb.
 
 One collection holds two kinds of records in one embedding space: images (`kind="image"`) and the
 captions linked to them (`kind="caption"`, `image_id` pointing at their image). The collection's
@@ -7,9 +8,7 @@ metadata records which model made the vectors, so vectors from different models 
 
 from __future__ import annotations
 
-import logging
 import os
-import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -18,19 +17,16 @@ from typing import Any
 import numpy as np
 
 from multimodal import model_notes
+from multimodal.chroma_client import Failure, call, classify, connect, location, unavailable
 from multimodal.compression import NONE, Codec
 from multimodal.config import Settings
-from multimodal.encoder import ModelSpec
-from multimodal.errors import ConfigError, EmptyIndexError, ModelMismatchError, StoreUnavailableError
+from multimodal.errors import EmptyIndexError, ModelMismatchError
+from multimodal.model_spec import ModelSpec
+from multimodal.records import CAPTION, IMAGE, image_id_of
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")  # no phone-home, also for clients we do not build
 
-IMAGE = "image"
-CAPTION = "caption"
 _PAGE = 2000  # records fetched per get() call when scanning the index
-_FIRST_BACKOFF = 0.5  # seconds before the first retry of a call that found the server unreachable
-_MAX_BACKOFF = 8.0  # retries back off exponentially up to this interval
-_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -41,6 +37,13 @@ class Record:
     metadata: dict[str, Any]
     embedding: np.ndarray | None = None
     document: str | None = None
+
+    @property
+    def vector(self) -> np.ndarray:
+        """The embedding of a record read with `embeddings=True` (a ValueError if it was read without)."""
+        if self.embedding is None:
+            raise ValueError(f"record {self.id} was read without its embedding")
+        return self.embedding
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,7 @@ class Hit:
 
     @property
     def image_id(self) -> str:
-        return str(self.metadata.get("image_id", self.id))
+        return image_id_of(self.id, self.metadata)
 
 
 @dataclass(frozen=True)
@@ -86,22 +89,24 @@ class Store:
     # -- opening ---------------------------------------------------------------------------
     @classmethod
     def open(cls, settings: Settings) -> Store:
-        """Connect to the embedded index or the server; the collection may not exist yet."""
-        client = _client(settings)
+        """Connect to the embedded index or the server; the collection may not exist yet (only a real
+        not-found means that: any other failure raises).
+
+        Raises:
+            StoreUnavailableError: the store cannot be reached or opened, or refuses access.
+        """
+        client = connect(settings)
         try:
             collection = client.get_collection(settings.collection, embedding_function=None)
-        except Exception as e:  # chromadb raises NotFoundError (1.x) or ValueError (older)
-            if _is_connection_error(e):
-                raise StoreUnavailableError(f"cannot reach Chroma at {_location(settings)}: {e}") from e
-            if _is_auth_error(e):
-                raise StoreUnavailableError(f"the Chroma server at {_location(settings)} refused access "
-                                            f"({_first_line(e)}); check --chroma-token") from e
+        except Exception as e:
+            if classify(e) is not Failure.NOT_FOUND:
+                raise unavailable(e, settings) from e
             collection = None
         return cls(client, settings, collection)
 
     @property
     def location(self) -> str:
-        return _location(self.settings)
+        return location(self.settings)
 
     @property
     def exists(self) -> bool:
@@ -109,11 +114,19 @@ class Store:
 
     @property
     def collection(self) -> Any:
+        """The Chroma collection; EmptyIndexError (naming the command that fills it) before the first ingest."""
+        self.require_ingested()
+        return self._collection
+
+    def require_ingested(self) -> None:
+        """Raise EmptyIndexError, saying how to fill it, unless something was ingested into this index.
+
+        Commands call it first, so an empty index is reported before seconds are spent loading a model.
+        """
         if self._collection is None:
             raise EmptyIndexError(
                 f"the index at {self.location} is empty; run `multimodal ingest FOLDER` first"
             )
-        return self._collection
 
     def ensure_collection(self, spec: ModelSpec, dim: int) -> None:
         """Create the collection for `spec`, or check that an existing one was built with it."""
@@ -217,7 +230,7 @@ class Store:
         for precision in ("fp32", "bf16", "fp16"):
             n = 0
             while left and n % _PAGE == 0:
-                page = len(self._call(self._collection.get, include=[], limit=_PAGE, offset=n,
+                page = len(self._call(self.collection.get, include=[], limit=_PAGE, offset=n,
                                       where={"$and": [{"kind": IMAGE}, {"precision": precision}]})["ids"])
                 n += page
                 if page < _PAGE:
@@ -316,7 +329,7 @@ class Store:
         try:
             side = self._call(self._client.get_collection, self._codec_name(), embedding_function=None)
         except Exception as e:
-            if "does not exist" not in str(e).lower():
+            if classify(e) is not Failure.NOT_FOUND:
                 raise
             self._codec = Codec()
             return self._codec
@@ -339,7 +352,7 @@ class Store:
             self._call(side.modify, name=self._codec_name())
         except Exception as e:
             self._call(self._client.delete_collection, temp)
-            if not any(s in str(e).lower() for s in ("unique", "already exists")):
+            if classify(e) is not Failure.EXISTS:  # another writer's codec got there first: it is in force
                 raise
         self._codec = None
         return self.codec
@@ -353,7 +366,7 @@ class Store:
         try:
             self._call(self._client.create_collection, name, metadata=metadata, embedding_function=None)
         except Exception as e:
-            if "already exists" in str(e).lower():  # chromadb raises a bare ChromaError here
+            if classify(e) is Failure.EXISTS:
                 return False
             raise
         return True
@@ -378,32 +391,13 @@ class Store:
         try:
             self._call(self._client.delete_collection, name)
         except Exception as e:
-            if "does not exist" not in str(e).lower() and "not found" not in str(e).lower():
+            if classify(e) is not Failure.NOT_FOUND:
                 raise
 
     def _call(self, fn: Any, *args: Any, _retry: bool = True, **kwargs: Any) -> Any:
-        """One Chroma call. While the server is unreachable it is retried with backoff for
-        `settings.retry_seconds`: every call made here can be repeated safely (reads, and writes by id),
-        so a call whose answer was lost with the connection may be sent again."""
+        """One Chroma call, retried while the server is unreachable (`settings.retry_seconds`; see chroma_client)."""
         budget = self.settings.retry_seconds if _retry else 0.0
-        deadline = time.monotonic() + budget
-        delay = _FIRST_BACKOFF
-        while True:
-            try:
-                return fn(*args, **kwargs)
-            except Exception as e:
-                if not _is_connection_error(e):
-                    raise
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise StoreUnavailableError(
-                        f"lost the Chroma store at {self.location} ({_first_line(e)}) and it did not come back "
-                        f"within {budget:g}s (--retry-seconds); rerun the same command to resume once it is up"
-                    ) from e
-                _log.warning("Chroma at %s unreachable (%s); retrying in %.1fs", self.location, _first_line(e),
-                             min(delay, left))
-                time.sleep(min(delay, left))
-                delay = min(2 * delay, _MAX_BACKOFF)
+        return call(budget, self.location, fn, *args, **kwargs)
 
 
 def _identity(spec: ModelSpec, dim: int) -> dict[str, Any]:
@@ -436,68 +430,3 @@ def _hit(rid: str, distance: float, meta: dict[str, Any] | None, document: str |
 def _clean_metadata(meta: dict[str, Any]) -> dict[str, Any]:
     """Chroma refuses None values and empty lists; drop them rather than store placeholders."""
     return {k: v for k, v in meta.items() if v is not None and not (isinstance(v, list) and not v)}
-
-
-def _location(settings: Settings) -> str:
-    return settings.chroma_url or str(settings.index_dir)
-
-
-def _client(settings: Settings) -> Any:
-    import chromadb
-    from chromadb.config import Settings as ChromaSettings
-
-    chroma_settings = ChromaSettings(anonymized_telemetry=False)
-    if not settings.chroma_url:
-        try:
-            settings.index_dir.mkdir(parents=True, exist_ok=True)
-            # Absolute: Chroma caches clients by the path string, so a relative "my-index" opened again from
-            # another working directory would silently reuse the first folder's client.
-            path = settings.index_dir.expanduser().absolute()
-            return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
-        except OSError as e:
-            raise StoreUnavailableError(f"cannot open the index folder {settings.index_dir}: {e}") from e
-    from urllib.parse import urlparse
-
-    url = urlparse(settings.chroma_url)
-    if not url.hostname:
-        raise ConfigError(f"--chroma-url must look like http://host:port, got {settings.chroma_url!r}")
-    headers = {"Authorization": f"Bearer {settings.chroma_token}"} if settings.chroma_token else None
-    try:
-        client = chromadb.HttpClient(
-            host=url.hostname, port=url.port or (443 if url.scheme == "https" else 8000),
-            ssl=url.scheme == "https", headers=headers, settings=chroma_settings,
-        )
-        client.heartbeat()
-    except Exception as e:
-        if _is_auth_error(e):
-            raise StoreUnavailableError(f"the Chroma server at {settings.chroma_url} refused access "
-                                        f"({_first_line(e)}); check --chroma-token") from e
-        raise StoreUnavailableError(
-            f"cannot reach the Chroma server at {settings.chroma_url}: {_first_line(e)}; "
-            "start it with `chroma run --path DIR --port PORT` or check --chroma-url/--chroma-token"
-        ) from e
-    return client
-
-
-def _is_connection_error(e: BaseException) -> bool:
-    names = {type(x).__name__ for x in _chain(e)}
-    return bool(names & {"ConnectError", "ConnectionError", "ConnectTimeout", "ReadTimeout",
-                         "RemoteProtocolError", "ConnectionRefusedError", "ReadError", "WriteError"})
-
-
-def _is_auth_error(e: BaseException) -> bool:
-    for x in _chain(e):
-        status = getattr(getattr(x, "response", None), "status_code", None)
-        if type(x).__name__ in {"ChromaAuthError", "AuthorizationError"} or status in (401, 403):
-            return True
-    return False
-
-
-def _chain(e: BaseException | None) -> Iterator[BaseException]:
-    while e is not None:
-        yield e
-        e = e.__cause__ or e.__context__
-
-
-def _first_line(e: BaseException) -> str:
-    return (str(e).splitlines() or [type(e).__name__])[0][:200]

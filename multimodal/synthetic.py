@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from multimodal.errors import ConfigError
 
-DATA_VERSION = 2  # bump when the drawing or the captions change: cached demo models depend on it
+DATA_VERSION = 3  # bump when the drawing or the captions change: cached demo models depend on it
 SHAPES = ("circle", "square", "triangle", "star", "cross")
 COLOURS = {  # saturated, so they stand out from the low-saturation backgrounds
     "red": (215, 35, 35), "orange": (245, 140, 25), "yellow": (240, 215, 35),
@@ -165,14 +165,32 @@ def captions_for(attrs: Attributes, style: CaptionStyle, language: str = "en",
         texts.append(short)
     if style == "rich":
         texts.append(colourless_caption(attrs, language))
+        texts += attribute_captions(attrs, language)
     return texts
+
+
+def attribute_captions(attrs: Attributes, language: str = "en") -> list[str]:
+    """One caption per attribute, naming it alone: "a star", "a red shape", "a small shape", "a shape on the
+    left" ("une étoile", "une forme rouge", "une petite forme", "une forme à gauche"). Each is shared by
+    every image with that value, and training counts a caption as right for every image that carries it
+    (multimodal.contrastive_loss): "a star" pulls red, blue and green stars together and away from the
+    other shapes, so the model learns each attribute apart from the others and composes them for pairs it
+    never saw (a colour a model would otherwise tie to the shapes it met it with)."""
+    if language == "fr":
+        noun, gender = _FR_SHAPES[attrs.shape]
+        article = "un" if gender == "m" else "une"  # "forme" is feminine
+        return [f"{article} {noun}", f"une forme {_FR_COLOURS[attrs.colour][1]}",
+                f"une {_FR_SIZES[attrs.size][1]} forme", f"une forme {_FR_POSITIONS[attrs.position]}"]
+    v = VOCABULARIES["en"]
+    return [_a(v.shapes[attrs.shape]), _a(f"{v.colours[attrs.colour]} shape"), _a(f"{v.sizes[attrs.size]} shape"),
+            f"a shape {v.positions[attrs.position]}"]
 
 
 def colourless_caption(attrs: Attributes, language: str = "en") -> str:
     """The shape and position without the colour ("a star on the left"; "une étoile à gauche"). Paired with
     it, an image is told from its batch by shape and position alone, which teaches shape apart from colour
-    (the attribute a model learns first). Shared by every colour and size of its kind, so training keeps
-    those out of the batch: the few it blocks leave batches nearly whole (unlike "a star" alone)."""
+    (the attribute a model learns first). Shared by every colour and size of its kind: training counts it as
+    right for each of them (multimodal.contrastive_loss)."""
     if language == "fr":
         noun, gender = _FR_SHAPES[attrs.shape]
         return f"{'un' if gender == 'm' else 'une'} {noun} {_FR_POSITIONS[attrs.position]}"
@@ -182,8 +200,8 @@ def colourless_caption(attrs: Attributes, language: str = "en") -> str:
 
 def short_caption(attrs: Attributes, vocabulary: Vocabulary = VOCABULARIES["en"]) -> str:
     """Colour and shape only ("a red circle"): teaches that a query leaving out size and position leaves
-    them open. Every image of a kind carries it, and training keeps two images that share a caption out of
-    one batch, so it is never taught as a wrong match for its own kind."""
+    them open. Every image of a kind carries it, and training counts a shared caption as right for every
+    image that carries it, so it is never taught as a wrong match for its own kind."""
     return _a(f"{vocabulary.colours[attrs.colour]} {vocabulary.shapes[attrs.shape]}")
 
 
@@ -206,8 +224,8 @@ def generate(out: str | Path, *, split: Split = "train", per_combination: int = 
         size: image side in pixels.
         vocabulary: "en" or "alt" (other words for every attribute).
         captions: "full": one caption per image; "phrasings": plus the same in other word orders; "short": plus
-            the colour + shape caption ("a red circle"); "varied": all of them; "rich": those and the caption without
-            its colour ("a star on the left").
+            the colour + shape caption ("a red circle"); "varied": all of them; "rich": those, the caption without
+            its colour ("a star on the left") and one caption per attribute ("a star", "a red shape", ...).
         class_folders: put images in subfolders named after their shape (or colour), for zero-shot evaluation.
         languages: caption languages, each row tagged with its `lang`: "en" (in `vocabulary`'s words) and/or
             "fr" (French, with its word order and agreement: "une petite étoile bleue à gauche").

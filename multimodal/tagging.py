@@ -1,7 +1,7 @@
 """Zero-shot tagging: label the indexed images from a list of words, using only their stored vectors.
 
 Each label becomes a text vector — the mean of its prompts ("a photo of a {label}", ...), as CLIP's
-zero-shot classifier builds it (`multimodal.evaluate.label_vectors`, shared with zero-shot evaluation) —
+zero-shot classifier builds it (`multimodal.batch_encode.label_vectors`, shared with zero-shot evaluation) —
 and each image gets the labels nearest to it, with softmax scores, as metadata: `tags` (a list of
 strings, which `search --tag` and `Filters(tag=...)` match with Chroma's `$contains`) and `tag_scores`
 (the same order). An image's captions get the same tags, so caption searches filter the same way. No
@@ -15,22 +15,21 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from multimodal.batch_encode import DEFAULT_TEMPLATES, ProgressFn, label_vectors
 from multimodal.encoder import Encoder
 from multimodal.errors import ConfigError, NotFoundError
-from multimodal.evaluate import DEFAULT_TEMPLATES, label_vectors
-from multimodal.ingest import caption_id
-from multimodal.store import IMAGE, Store
+from multimodal.records import IMAGE, caption_id
+from multimodal.store import Store
 
 LOGIT_SCALE = 100.0  # CLIP's learnt temperature: turns cosine gaps into softmax scores that read as confidence
 _PAGE = 500  # images tagged per read/write round trip
-ProgressFn = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -92,7 +91,7 @@ def tag_images(store: Store, encoder: Encoder, labels: Sequence[str], *,
     if not labels:
         raise ConfigError("give at least one label")
     started = time.monotonic()
-    store.collection  # noqa: B018 - raises EmptyIndexError with a helpful message
+    store.require_ingested()
     matrix = label_vectors(encoder, labels, templates)
     scope = {"$and": [{"kind": IMAGE}, where]} if where else {"kind": IMAGE}
     ids = [r.id for r in store.iter_records(where=scope)]
@@ -101,7 +100,7 @@ def tag_images(store: Store, encoder: Encoder, labels: Sequence[str], *,
     for start in range(0, len(ids), _PAGE):
         records = [r for r in store.get(ids[start: start + _PAGE], embeddings=True) if r.embedding is not None]
         if records:
-            scores = label_scores(np.stack([r.embedding for r in records]), matrix)
+            scores = label_scores(np.stack([r.vector for r in records]), matrix)
             updates = [_tags(row, labels, top, min_score) for row in scores]
             untagged += sum(1 for u in updates if u["tags"] is None)
             counts.update(u["tags"][0] for u in updates if u["tags"])

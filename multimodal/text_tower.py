@@ -13,8 +13,6 @@ model whose tokenizer is not CLIP's (checked at export), everything runs in torc
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import importlib.metadata
 import importlib.util
 import json
 import os
@@ -27,15 +25,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from multimodal.config import default_data_dir
-from multimodal.encoder import ModelSpec
+from multimodal.model_spec import KEY_FORMAT, ModelSpec, model_key
+from multimodal.precision_check import PROBE_TEXTS
 
 if TYPE_CHECKING:
     from multimodal.encoder import ClipEncoder, Encoder
 
 MIN_COSINE = 0.9999  # per probe text, ONNX Runtime against torch float32
-PROBE_TEXTS = ("a photo of a dog", "a red square on a white background", "two people on a beach at sunset",
-               "Café crème & croissants, 5 € — “breakfast”", "un chat noir", "x " * 60)
-_FORMAT = 1  # bump when the exported graph or its metadata change
+_FORMAT = KEY_FORMAT  # the exported graph's and its metadata's form: bump model_spec.KEY_FORMAT when they change
 
 
 def available() -> bool:
@@ -46,32 +43,6 @@ def available() -> bool:
 def tower_folder(spec: ModelSpec, root: Path | None = None) -> Path:
     """Where `spec`'s exported text tower lives: one folder per model and weights file."""
     return (root or default_data_dir() / "text-towers") / model_key(spec)
-
-
-def model_key(spec: ModelSpec) -> str:
-    """A name for `spec` as it is now: its weights files (size, time), open_clip's and torch's versions."""
-    parts = [spec.model, spec.pretrained, str(_FORMAT), _version("open_clip_torch"), _version("torch")]
-    for path in _weight_files(spec):
-        stat = path.stat()
-        parts += [str(path), str(stat.st_size), str(stat.st_mtime_ns)]
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:24]
-
-
-def _weight_files(spec: ModelSpec) -> list[Path]:
-    """Files whose change changes the model (a retrained local-dir model, a rewritten checkpoint)."""
-    if spec.model.startswith("local-dir:"):
-        folder = Path(spec.model[len("local-dir:"):])
-        return sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
-    if spec.pretrained and Path(spec.pretrained).is_absolute() and Path(spec.pretrained).is_file():
-        return [Path(spec.pretrained)]
-    return []  # a tag's or the hub's files are fixed by name; random weights by the seed
-
-
-def _version(dist: str) -> str:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return "-"
 
 
 class OnnxTextTower:

@@ -26,10 +26,12 @@ import numpy as np
 import torch
 
 from multimodal import vocabulary
+from multimodal.batch_encode import encode_texts
+from multimodal.contrastive_loss import multi_positive_clip_loss
 from multimodal.encoder import ClipEncoder, load_encoder, resolve_device
-from multimodal.errors import ConfigError, NotFoundError
-from multimodal.evaluate import KS, RetrievalScores, encode_texts, retrieval_scores
+from multimodal.errors import ConfigError, NotFoundError, StateConflictError
 from multimodal.model_folder import WEIGHTS_FILE, architecture, atomic_write, model_cfg, save_model
+from multimodal.retrieval_metrics import KS, RetrievalScores, retrieval_scores
 from multimodal.training_data import Pairs, batches_of_images, epoch_batches
 
 STATE_FILE = "train_state.pt"  # not a name open_clip's local-dir loader picks up as weights
@@ -59,6 +61,7 @@ class TrainConfig:
     workers: int = 0  # decoding threads; 0 = one per core
     restart: bool = False  # ignore a checkpoint in OUT and start over
     hard_negatives: float = 0.0  # share of batches built around one shared caption word (see epoch_batches)
+    colourless_epochs: int = 0  # first epochs train only on captions that name no colour (colour_words.py)
 
     def validated(self) -> TrainConfig:
         if self.epochs is not None and self.epochs < 1:
@@ -71,6 +74,8 @@ class TrainConfig:
             raise ConfigError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
         if self.lr <= 0:
             raise ConfigError(f"--lr must be positive, got {self.lr}")
+        if self.colourless_epochs < 0:
+            raise ConfigError(f"--colourless-epochs must be 0 or more, got {self.colourless_epochs}")
         if not 0 <= self.hard_negatives <= 1:
             raise ConfigError(f"--hard-negatives must be in [0, 1], got {self.hard_negatives}")
         return self
@@ -133,7 +138,8 @@ def train(config: TrainConfig, *, on_step: StepFn | None = None, on_epoch: Epoch
 
     Raises:
         NotFoundError: DATA does not exist.
-        ConfigError: bad options, no captioned images, or OUT holds a checkpoint of a different run.
+        ConfigError: bad options or no captioned images.
+        StateConflictError: OUT holds a checkpoint of a different run.
         WeightsUnavailableError: the starting weights are not on this machine.
     """
     config = config.validated()
@@ -164,7 +170,6 @@ def train(config: TrainConfig, *, on_step: StepFn | None = None, on_epoch: Epoch
 class _Run:
     def __init__(self, config: TrainConfig, encoder: ClipEncoder, model_cfg: dict[str, Any], train_set: Pairs,
                  val_set: Pairs | None, eval_set: Pairs | None, started: float) -> None:
-        import open_clip
         from open_clip.transform import PreprocessCfg, image_transform_v2
 
         self.config, self.encoder, self.model_cfg = config, encoder, model_cfg
@@ -173,7 +178,6 @@ class _Run:
         preprocess_cfg = PreprocessCfg(**self.model.visual.preprocess_cfg)
         # open_clip's training transform: a random crop of 90–100% of the image, no flips (captions say left/right).
         self.transform = image_transform_v2(preprocess_cfg, is_train=True)
-        self.loss_fn = open_clip.ClipLoss()
         self.optimizer = _adamw(self.model, config.lr, config.weight_decay)
         self.epochs = config.epochs if config.epochs is not None else (10_000 if config.minutes else 10)
         self.steps_per_epoch = len(epoch_batches(train_set, config.batch_size, config.seed, 0, config.hard_negatives))
@@ -194,7 +198,8 @@ class _Run:
         return {"model": self.encoder.spec.model, "pretrained": self.encoder.spec.pretrained,
                 "model_cfg": self.model_cfg, "data": str(c.data.absolute()), "seed": c.seed,
                 "batch_size": c.batch_size, "val_fraction": c.val_fraction,
-                "hard_negatives": c.hard_negatives}
+                "hard_negatives": c.hard_negatives,
+                "colourless_epochs": c.colourless_epochs}
 
     def restore(self, report: TrainReport) -> None:
         path = self.config.out / STATE_FILE
@@ -202,7 +207,7 @@ class _Run:
             return
         state = torch.load(path, map_location="cpu", weights_only=False)
         if state["signature"] != self.signature():
-            raise ConfigError(f"{self.config.out} holds a checkpoint of a different run (model, data, seed or "
+            raise StateConflictError(f"{self.config.out} holds a checkpoint of a different run (model, data, seed or "
                               "batch size differ); pass --restart to start over, or another --out")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -291,12 +296,13 @@ class _Run:
         self.model.train()
         losses = []
         started = time.perf_counter()
-        stream = batches_of_images(self.train_set, batches, self.transform, c.workers)
+        stream = batches_of_images(self.train_set, batches, self.transform, c.workers,
+                                   colourless_only=epoch <= c.colourless_epochs)
         for n, batch in enumerate(stream, start=1):
             if not self.budget.allows(1, first=not self.step):
                 break
             self._set_lr()
-            loss = self._train_step(batch.images, batch.texts)
+            loss = self._train_step(batch.images, batch.texts, batch.targets)
             self.step += 1
             took = time.perf_counter() - started  # this step, and waiting for its batch
             started = time.perf_counter()
@@ -307,13 +313,13 @@ class _Run:
                 on_step(StepInfo(epoch, n, len(batches), loss, len(batch.texts) / max(took, 1e-9)))
         return float(np.mean(losses)) if losses else float("nan")
 
-    def _train_step(self, images: torch.Tensor, texts: list[str]) -> float:
+    def _train_step(self, images: torch.Tensor, texts: list[str], targets: torch.Tensor) -> float:
         device = self.encoder.device
         tokens = self._tokenize(texts).to(device)
         out = self.model(images.to(device).contiguous(memory_format=torch.channels_last), tokens)
         image_features, text_features, logit_scale = (
             (out["image_features"], out["text_features"], out["logit_scale"]) if isinstance(out, dict) else out[:3])
-        loss = self.loss_fn(image_features, text_features, logit_scale)
+        loss = multi_positive_clip_loss(image_features, text_features, logit_scale, targets.to(device))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from multimodal.colour_words import colourless
 from multimodal.errors import ImageLoadError
 from multimodal.evaluate import load_captioned
 from multimodal.images import load_image
@@ -105,45 +106,46 @@ class Pairs:
 
 @dataclass(frozen=True)
 class Batch:
+    """A training step's images and every caption they carry: `targets[i, t]` is true where image `i`
+    carries caption `texts[t]` (a caption shared by two images in the batch is right for both)."""
+
     images: torch.Tensor
     texts: list[str]
+    targets: torch.Tensor  # bool, images x texts
+
+
+def batch_targets(captions: Sequence[Sequence[str]]) -> tuple[list[str], torch.Tensor]:
+    """The distinct captions of a batch's images, in first-seen order, and which image carries which."""
+    texts = list(dict.fromkeys(c for caps in captions for c in caps))
+    column = {t: n for n, t in enumerate(texts)}
+    targets = torch.zeros(len(captions), len(texts), dtype=torch.bool)
+    for i, caps in enumerate(captions):
+        targets[i, [column[c] for c in caps]] = True
+    return texts, targets
 
 
 def epoch_batches(pairs: Pairs, batch_size: int, seed: int, epoch: int,
-                  hard_negatives: float = 0.0) -> list[list[tuple[int, str]]]:
-    """This epoch's batches of (image index, caption): a seeded shuffle and one random caption per image.
+                  hard_negatives: float = 0.0) -> list[list[int]]:
+    """This epoch's batches of image indexes: a seeded shuffle, every image once.
 
-    ClipLoss takes every other image in a batch as a wrong match for a caption, so no batch holds an
-    image that also carries another member's chosen caption: "a red circle" never shares a batch with
-    a second red circle captioned so, and the loss never pushes a right answer away.
+    Each image trains with all its captions (`Batch`), and a caption two batch-mates share counts as right
+    for both (multimodal.contrastive_loss), so any images may share a batch.
 
-    `hard_negatives` is the share of batches built from groups of captions that share most of their words
-    (`_Pool.neighbour_batch`): pairs that differ in one attribute can only be told apart by that attribute,
-    so the model has to learn what a random batch lets it skip (there, colour alone separates most pairs).
-    It needs no labels: any captioned folder has words.
+    `hard_negatives` is the share of batches built from groups of images whose captions share most of their
+    words (`_Pool.neighbour_batch`): images that differ in one attribute can only be told apart by that
+    attribute, so the model has to learn what a random batch lets it skip (there, colour alone separates
+    most pairs). It needs no labels: any captioned folder has words.
     """
     rng = np.random.default_rng([seed, epoch])
-    order = rng.permutation(len(pairs))
-    chosen = [(i, pairs.captions[i][int(rng.integers(len(pairs.captions[i])))]) for i in order.tolist()]
-    pool = _Pool(chosen, pairs.captions)
-    open_batches: list[_OpenBatch] = []
-    done: list[list[tuple[int, str]]] = []
+    order = rng.permutation(len(pairs)).tolist()
+    pool = _Pool(order, [_image_words(captions) for captions in pairs.captions])
+    done: list[list[int]] = []
     while pool.remaining:
         if hard_negatives > 0 and rng.random() < hard_negatives:
             done.append(pool.neighbour_batch(batch_size))
-            continue
-        i, text = pool.take_next()
-        captions = set(pairs.captions[i])
-        target = next((b for b in open_batches if b.accepts(text, captions)), None)
-        if target is None:
-            target = _OpenBatch()
-            open_batches.append(target)
-        target.add(i, text, captions)
-        if len(target.items) == batch_size:
-            done.append(target.items)
-            open_batches.remove(target)
-    done += [b.items for b in open_batches if len(b.items) >= 2]  # a batch of one teaches nothing contrastive
-    return [b for b in done if len(b) >= 2]
+        else:
+            done.append(pool.take_next(batch_size))
+    return [b for b in done if len(b) >= 2]  # a batch of one teaches nothing contrastive
 
 
 _STOP_WORDS = frozenset(["a", "an", "the", "of", "on", "at", "in", "to", "and", "with", "photo",
@@ -156,87 +158,86 @@ def caption_words(text: str) -> set[str]:
     return {w for w in words if w not in _STOP_WORDS}
 
 
-class _Pool:
-    """The epoch's (image, caption) choices not yet placed in a batch, in shuffled order."""
+def _image_words(captions: Sequence[str]) -> frozenset[str]:
+    return frozenset(w for text in captions for w in caption_words(text))
 
-    def __init__(self, chosen: list[tuple[int, str]], captions: list[list[str]]) -> None:
-        self.items = chosen
-        self.captions = captions
-        self.placed = [False] * len(chosen)
+
+class _Pool:
+    """The epoch's images not yet placed in a batch, in shuffled order, with their captions' words."""
+
+    def __init__(self, order: list[int], words: list[frozenset[str]]) -> None:
+        self.order = order
+        self.words = words
+        self.placed = [False] * len(order)
         self.cursor = 0
-        self.remaining = len(chosen)
+        self.remaining = len(order)
         self.by_word: dict[str, list[int]] = {}
-        for n, (_, text) in enumerate(chosen):
-            for word in caption_words(text):
+        for n, i in enumerate(order):
+            for word in words[i]:
                 self.by_word.setdefault(word, []).append(n)
 
-    def take_next(self) -> tuple[int, str]:
-        return self._take(self._next_index())
+    def take_next(self, count: int) -> list[int]:
+        """The next `count` images in shuffled order."""
+        taken: list[int] = []
+        while len(taken) < count and self.remaining:
+            taken.append(self._take(self._next_position()))
+        return taken
 
-    def _take(self, n: int) -> tuple[int, str]:
-        self.placed[n] = True
-        self.remaining -= 1
-        return self.items[n]
-
-    def neighbour_batch(self, batch_size: int) -> list[tuple[int, str]]:
-        """A batch of a few groups, each the next item's caption and the captions sharing most words with it
-        ("a small red star on the left" draws "a small red cross on the left", "a large red star on the left",
-        ...): pairs that differ in one attribute, so only that attribute tells them apart."""
-        batch = _OpenBatch()
+    def neighbour_batch(self, batch_size: int) -> list[int]:
+        """A batch of a few groups, each the next image and the images whose captions share most words with
+        its captions (a small red star on the left draws a small red cross on the left, a large red star on
+        the left, ...): images that differ in one attribute, so only that attribute tells them apart."""
+        batch: list[int] = []
         group = max(2, batch_size // 4)
-        while len(batch.items) < batch_size and self.remaining:
-            before = len(batch.items)
-            self._fill(batch, (m for m in range(self.cursor, len(self.items)) if not self.placed[m]),
-                       before + 1)
-            if len(batch.items) == before:
-                break  # nothing left fits this batch
-            seed_words = caption_words(batch.items[-1][1])
+        while len(batch) < batch_size and self.remaining:
+            seed = self._next_position()
+            batch.append(self._take(seed))
+            seed_words = self.words[self.order[seed]]
             overlap: dict[int, int] = {}
             for word in seed_words:
                 for m in self.by_word[word]:
                     if not self.placed[m]:
                         overlap[m] = overlap.get(m, 0) + 1
+            # Most shared words first, one image per distinct set of words: another drawing of a kind already
+            # in the group (the same captions) is no harder a negative than a random image.
             nearest = sorted(overlap, key=lambda m: -overlap[m])  # stable: ties keep the shuffled order
-            self._fill(batch, iter(nearest), min(batch_size, len(batch.items) + group - 1))
-        return batch.items
+            kinds = {seed_words}
+            want = min(group, batch_size - len(batch) + 1)
+            for m in nearest:
+                if len(kinds) >= want:
+                    break
+                if (words := self.words[self.order[m]]) not in kinds:
+                    kinds.add(words)
+                    batch.append(self._take(m))
+        return batch
 
-    def _next_index(self) -> int:
+    def _take(self, position: int) -> int:
+        self.placed[position] = True
+        self.remaining -= 1
+        return self.order[position]
+
+    def _next_position(self) -> int:
         while self.placed[self.cursor]:
             self.cursor += 1
         return self.cursor
 
-    def _fill(self, batch: _OpenBatch, candidates: Iterator[int], batch_size: int) -> None:
-        for n in candidates:
-            if len(batch.items) >= batch_size:
-                return
-            i, text = self.items[n]
-            captions = set(self.captions[i])
-            if batch.accepts(text, captions):
-                self._take(n)
-                batch.add(i, text, captions)
 
-
-@dataclass
-class _OpenBatch:
-    items: list[tuple[int, str]] = field(default_factory=list)
-    chosen: set[str] = field(default_factory=set)  # the captions the members are paired with
-    carried: set[str] = field(default_factory=set)  # every caption of every member
-
-    def accepts(self, text: str, captions: set[str]) -> bool:
-        return text not in self.carried and self.chosen.isdisjoint(captions)
-
-    def add(self, i: int, text: str, captions: set[str]) -> None:
-        self.items.append((i, text))
-        self.chosen.add(text)
-        self.carried |= captions
-
-
-def batches_of_images(pairs: Pairs, batches: list[list[tuple[int, str]]], transform: Transform,
-                      workers: int = 0) -> Iterator[Batch]:
-    """The batches as tensors. Images not in the memory cache are decoded a batch ahead on worker threads;
-    the random augmentation runs here, on the calling thread, so the seed alone decides it."""
-    def decode(items: list[tuple[int, str]]) -> list[Image.Image]:
-        return [pairs.image(i) for i, _ in items]
+def batches_of_images(pairs: Pairs, batches: list[list[int]], transform: Transform,
+                      workers: int = 0, colourless_only: bool = False) -> Iterator[Batch]:
+    """The batches as tensors, each image with all its captions (see `Batch`), or with only those that name
+    no colour when `colourless_only` is set (an image with none sits that batch out). Images not in the memory
+    cache are decoded a batch ahead on worker threads; the random augmentation runs here, on the calling
+    thread, so the seed alone decides it."""
+    def decode(items: list[int]) -> list[Image.Image]:
+        return [pairs.image(i) for i in items]
 
     for items, images in ordered_map(decode, batches, workers=workers or default_workers(), in_flight=2):
-        yield Batch(torch.stack([transform(image) for image in images]), [t for _, t in items])
+        captions = [pairs.captions[i] for i in items]
+        if colourless_only:
+            kept = [(image, colourless(caps)) for image, caps in zip(images, captions, strict=True)]
+            images, captions = [im for im, caps in kept if caps], [caps for _, caps in kept if caps]
+            if len(images) < 2:
+                continue
+        texts, targets = batch_targets(captions)
+        yield Batch(torch.stack([transform(image) for image in images]), texts, targets)
+

@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from multimodal.encoder import RANDOM_WEIGHTS, ModelSpec
 from multimodal.model_folder import atomic_write
+from multimodal.model_spec import ModelSpec
 
 VOCABULARY_FILE = "vocabulary.json"
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)  # letters and digits of any script; apostrophes and hyphens split
@@ -72,9 +72,8 @@ def load(folder: Path) -> Vocabulary | None:
 
 def for_spec(spec: ModelSpec | None) -> Vocabulary | None:
     """The vocabulary of the model behind `spec`: only `local-dir:` folders carry one."""
-    if spec is None or not spec.model.startswith("local-dir:"):
-        return None
-    return load(Path(spec.model[len("local-dir:"):]))
+    folder = spec.folder if spec is not None else None
+    return load(folder) if folder is not None else None
 
 
 def save(folder: Path, vocabulary: Vocabulary) -> None:
@@ -92,7 +91,7 @@ def record_training(out: Path, start: ModelSpec, captions: Iterable[Iterable[str
     From pretrained weights (a tag, a checkpoint, hf-hub, a folder without one): open, so no file (a stale
     one from an earlier run in `out` is removed)."""
     new = Vocabulary.from_texts(c for caps in captions for c in caps)
-    if start.pretrained == RANDOM_WEIGHTS:
+    if start.is_random:
         vocabulary: Vocabulary | None = new
     else:
         base = for_spec(start)

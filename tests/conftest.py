@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from multimodal.config import Settings
 from multimodal.index import Index
 from tests.fixtures.fake_encoder import FakeEncoder
+from tests.fixtures.images import write_image
 
 pytest_plugins = [  # real server, CLI ingest runs, the tiny model trained once per run
     "tests.fixtures.chroma_server", "tests.fixtures.ingest_runs", "tests.fixtures.tiny_model",
@@ -45,19 +44,6 @@ def fake_encoder() -> FakeEncoder:
 @pytest.fixture
 def index(settings: Settings, fake_encoder: FakeEncoder) -> Index:
     return Index.open(settings, encoder=fake_encoder)
-
-
-def write_image(path: Path, color: tuple[int, int, int] | None = None, size: tuple[int, int] = (64, 48),
-                seed: int = 0, fmt: str | None = None) -> Path:
-    """A small image: flat `color`, or seeded noise when color is None."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if color is None:
-        arr = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
-        img = Image.fromarray(arr)
-    else:
-        img = Image.new("RGB", size, color)
-    img.save(path, format=fmt)
-    return path
 
 
 @pytest.fixture

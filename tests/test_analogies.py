@@ -11,14 +11,13 @@ import numpy as np
 import pytest
 
 from multimodal.analogies import Analogy, Weights, attribute_analogies, right_answers, score_analogies
-from multimodal.cli import eval as eval_cli
 from multimodal.cli.main import main
 from multimodal.errors import ConfigError
 from multimodal.evaluate import evaluate_folder
 from multimodal.synthetic import Attributes, generate, read_attributes
-from tests.conftest import write_image
 from tests.fixtures.attribute_encoder import AttributeEncoder
-from tests.fixtures.fake_encoder import FakeEncoder
+from tests.fixtures.fake_encoder import FakeEncoder, stub_model_loads
+from tests.fixtures.images import write_image
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +105,7 @@ def test_the_analogy_file_replaces_the_attribute_swaps_and_names_its_groups(
         f"{gallery / names['star', 'green', 'large', 'top']}\tstar\tcross\tlarge green cross at the top\tshape",
         "a small red circle on the left\ton the left\ton the right\tsmall red circle right\tfrom text",
     ])
-    monkeypatch.setattr(eval_cli, "load_encoder", lambda *a, **k: AttributeEncoder(gallery))
+    stub_model_loads(monkeypatch, lambda: AttributeEncoder(gallery), module="multimodal.cli.eval")
     code = main(["eval", str(gallery), "--analogies", str(tsv), "--model", "fake", "--json", "-q"])
     result = json.loads(capsys.readouterr().out)["analogies"]
     assert code == 0 and result["n"] == 3 and result["accuracy"] == 1.0

@@ -124,3 +124,26 @@ def test_carryover_sets_are_captioned_folders_and_the_shapes_baseline_beats_chan
     assert classes.labels is not None and len(set(classes.labels)) == 10 and len(classes) == 540
     assert {c.split()[-1] for c in classes.captions[0]} & {classes.labels[0]}  # captions name the class
     assert carryover.digits_baseline(numbers)["logistic_accuracy"] > 0.9
+
+
+@pytest.fixture
+def ingest_script() -> Iterator[ModuleType]:
+    yield from _script("ingest")
+
+
+def test_ingest_table_names_the_default_flags_precision_and_the_onnx_rows(ingest_script) -> None:
+    def run(ours: float, fast: float) -> dict:
+        bound = {"images_per_second": 10.0, "decode_cpu_s": 0.03, "encode_cpu_s": 0.1,
+                 "bf16": {"images_per_second": 20.0, "encode_cpu_s": 0.05}}
+        return {"others": 0.1, "load": 1.0, "chroma": {"images_per_second": 2.0, "peak_rss_mb": 2000}, "bound": bound,
+                "ours": {"images_per_second": ours, "peak_rss_mb": 1500}, "rss_half_mb": 1490,
+                "vs_chroma": ours / 2.0, "of_bound": ours / 10.0,
+                "bf16": {"images_per_second": fast, "vs_chroma": fast / 2.0, "of_bound": fast / 20.0,
+                         "precisions": {"bf16": 48}},
+                "onnx": {"batch1_images_per_second": 9.0, "batch16_images_per_second": 11.0,
+                         "batch1_cpu_s": 0.12, "batch16_cpu_s": 0.09}}
+
+    result = {"n": 48, "runs": [run(8.0, 13.0), run(7.0, 12.0), run(9.0, 14.0)], "machine": "test box"}
+    text = ingest_script.table(result, ingest_script.summary(result), "")
+    assert "**this project, default flags** (`multimodal ingest`: bf16 here) | **13.00** | **6.50** |" in text
+    assert "batch 1 (immich)" in text and "batch 16 (rclip)" in text and "| 11.00 | 5.50 |" in text

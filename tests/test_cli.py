@@ -3,33 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from multimodal.encoder import cpu_has_bf16
-from tests.conftest import write_image
+from tests.fixtures.images import write_image
+from tests.fixtures.processes import MODEL, cli, ingest
 
 pytestmark = [pytest.mark.clip, pytest.mark.slow]
-MODEL = ["--model", "mm-vit-micro", "--pretrained", "none"]  # seeded random tiny ViT: plumbing, not meaning
-
-
-def cli(*args: str, index: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "MULTIMODAL_INDEX_DIR": str(index), "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.run([sys.executable, "-m", "multimodal", *args], capture_output=True, text=True, env=env,
-                          timeout=300)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"multimodal {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
-    return proc
-
-
-def ingest(folder: Path, index: Path, *extra: str) -> dict:
-    return json.loads(cli("ingest", str(folder), "--json", "-q", *extra, index=index).stdout)
-
-
 def test_ingest_search_and_incremental_reruns(tmp_path: Path, photo_folder: Path) -> None:
     index = tmp_path / "idx"
     first = ingest(photo_folder, index, *MODEL)

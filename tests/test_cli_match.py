@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from multimodal.encoder import DEFAULT_CHECKPOINT
-from tests.test_cli import MODEL, cli, ingest
+from tests.fixtures.processes import MODEL, cli, ingest
 
 pytestmark = [pytest.mark.clip, pytest.mark.slow]
 

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+from multimodal.cli.main import main
 from multimodal.compression import Codec, fit_pca
 from multimodal.config import Settings
-from multimodal.errors import ConfigError
+from multimodal.errors import ConfigError, StateConflictError
 from multimodal.index import Index
 from multimodal.store import Store
-from tests.conftest import write_image
-from tests.fixtures.fake_encoder import FakeEncoder
+from tests.fixtures.fake_encoder import FakeEncoder, stub_model_loads
+from tests.fixtures.images import write_image
 
 
 @pytest.fixture
@@ -92,7 +96,7 @@ def test_float16_index_stores_rounded_vectors(tmp_path: Path, photos: Path) -> N
 
 def test_the_storage_form_is_fixed_at_the_first_ingest(tmp_path: Path, photos: Path) -> None:
     open_index(tmp_path, "idx", "pca8").ingest(photos)
-    with pytest.raises(ConfigError, match="pca8"):
+    with pytest.raises(StateConflictError, match="pca8"):
         open_index(tmp_path, "idx", "float16").ingest(photos)
     write_image(photos / "new.png", seed=99, size=(16, 16))
     later = open_index(tmp_path, "idx", None)  # no flag: the index's own form
@@ -109,17 +113,27 @@ def test_pca_needs_at_least_as_many_images_as_dimensions(tmp_path: Path) -> None
         open_index(tmp_path, "idx", "pca8").ingest(few)
 
 
-def test_racing_writers_end_up_with_one_codec(tmp_path: Path) -> None:
+def test_racing_writers_end_up_with_one_codec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two writers that both saw no codec write theirs at once: both end up using the same one."""
     settings = Settings.resolve(index_dir=tmp_path / "idx")
-    first, second = Store.open(settings), Store.open(settings)
-    first.ensure_collection(FakeEncoder().spec, 32)
-    second = Store.open(settings)
+    Store.open(settings).ensure_collection(FakeEncoder().spec, 32)
+    writers = [Store.open(settings), Store.open(settings)]
+    assert [w.codec.name for w in writers] == ["none", "none"]
+    at_rename = threading.Barrier(2, timeout=60)
+    for writer in writers:
+        def held_at_rename(fn: Any, *args: Any, _real: Any = writer._call, **kwargs: Any) -> Any:
+            if getattr(fn, "__name__", "") == "modify" and str(kwargs.get("name", "")).startswith("mmcodec-"):
+                at_rename.wait()  # both bases are written: the two renames race for the one name
+            return _real(fn, *args, **kwargs)
+
+        monkeypatch.setattr(writer, "_call", held_at_rename)
     rng = np.random.default_rng(1)
-    mine = fit_pca(rng.standard_normal((50, 32)), 4)
-    theirs = fit_pca(rng.standard_normal((50, 32)), 4)
-    assert first.set_codec(mine).name == "pca4"
-    won = second.set_codec(theirs)
-    np.testing.assert_array_equal(won.basis, mine.basis)
+    asked = [fit_pca(rng.standard_normal((50, 32)), 4) for _ in writers]
+    with ThreadPoolExecutor(2) as pool:
+        won = list(pool.map(lambda pair: pair[0].set_codec(pair[1]), zip(writers, asked, strict=True)))
+    np.testing.assert_array_equal(won[0].basis, won[1].basis)
+    assert sum(np.array_equal(won[0].basis, a.basis) for a in asked) == 1  # one writer's, whole
+    np.testing.assert_array_equal(Store.open(settings).codec.basis, won[0].basis)
 
 
 @pytest.mark.parametrize("name", ["zip", "pca", "pca1", "float8"])
@@ -127,3 +141,13 @@ def test_unknown_storage_forms_are_refused(name: str) -> None:
     with pytest.raises(ConfigError, match="--compress"):
         Settings.resolve(compress=name)
     assert Codec().encode(np.ones((1, 3))).dtype == np.float32
+
+
+def test_asking_another_form_of_an_existing_index_exits_1_as_a_conflict_not_2_as_a_usage_error(
+        tmp_path: Path, photos: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    stub_model_loads(monkeypatch, FakeEncoder)
+    where = ["--index", str(tmp_path / "idx"), "-q"]
+    assert main(["ingest", str(photos), "--compress", "pca8", *where]) == 0
+    assert main(["ingest", str(photos), "--compress", "float16", *where]) == 1
+    assert "stores vectors as pca8, not float16" in capsys.readouterr().err
+    assert main(["ingest", str(photos), "--compress", "pca1", *where]) == 2  # a bad value is still a usage error

@@ -41,3 +41,48 @@ def test_environment_overrides_defaults_and_flags_override_environment(monkeypat
 def test_bad_values_are_config_errors(flags: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         Settings.resolve(**flags)
+
+
+def test_train_takes_device_and_workers_from_the_environment_unless_flags_say(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from multimodal.cli.train import config_from_args, parser
+
+    monkeypatch.setenv("MULTIMODAL_DEVICE", "cpu")
+    monkeypatch.setenv("MULTIMODAL_WORKERS", "3")
+    from_env = config_from_args(parser().parse_args(["data", "--out", "model"]))
+    assert (from_env.device, from_env.workers) == ("cpu", 3)
+    flagged = config_from_args(parser().parse_args(["data", "--out", "model", "--device", "auto", "--workers", "1"]))
+    assert (flagged.device, flagged.workers) == ("auto", 1)
+    monkeypatch.delenv("MULTIMODAL_DEVICE")
+    monkeypatch.delenv("MULTIMODAL_WORKERS")
+    default = config_from_args(parser().parse_args(["data", "--out", "model"]))
+    assert (default.device, default.workers) == ("auto", 0)
+
+
+def test_every_option_that_sets_a_setting_names_its_variable_and_reaches_settings(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """One table: an option whose destination is a Settings field says which MULTIMODAL_* variable backs it, and
+    settings_from passes it on without a hand-written list."""
+    import argparse
+    from dataclasses import fields
+
+    from multimodal.cli.common import OPTION_DEST, env, settings_from
+    from multimodal.cli.main import COMMANDS, build_parser
+    from multimodal.config import HNSW_FLAGS, Settings
+
+    names = {OPTION_DEST.get(f.name, f.name): f.name for f in fields(Settings) if f.name != "hnsw"}
+    # train's (and the demo's) other options configure the training run (TrainConfig), not Settings
+    TRAINING_SETTINGS = {"train": {"device", "workers"}, "demo": {"device"}}
+    names.update({flag: flag for flag in HNSW_FLAGS})
+    checked = 0
+    for command in COMMANDS:
+        sub = next(a for a in build_parser(command)._actions if isinstance(a, argparse._SubParsersAction))
+        for action in sub.choices[command]._actions:
+            if action.dest in names and action.dest in TRAINING_SETTINGS.get(command, names):
+                assert env(names[action.dest]) in (action.help or ""), (command, action.dest)
+                checked += 1
+    assert checked > 20
+    ingest = build_parser("ingest").parse_args(["ingest", "folder", "--workers", "3", "--batch-size", "5",
+                                                "--compress", "float16", "--hnsw-ef-search", "50"])
+    settings = settings_from(ingest)
+    assert (settings.workers, settings.batch_size, settings.compress, settings.hnsw.ef_search) == (3, 5, "float16", 50)

@@ -15,8 +15,8 @@ from multimodal.duplicate_moves import FileDetails, apply_moves, plan_moves, rea
 from multimodal.duplicates import DuplicateGroup
 from multimodal.errors import ConfigError
 from multimodal.index import Index
+from multimodal.planted import make_planted_set
 from tests.fixtures.fake_encoder import FakeEncoder
-from tests.fixtures.planted import make_planted_set
 
 
 def _files(root: Path) -> dict[str, str]:

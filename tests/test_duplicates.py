@@ -16,9 +16,9 @@ from multimodal.duplicates import DEFAULT_NEIGHBOURS, find_duplicates
 from multimodal.errors import ConfigError, EmptyIndexError
 from multimodal.index import Index
 from multimodal.perceptual import MAX_PHASH, PHASH_KEY, compare, fingerprint
-from tests.conftest import write_image
+from multimodal.planted import COPY_KINDS, PlantedSet, make_planted_set, pair_scores
 from tests.fixtures.fake_encoder import FakeEncoder
-from tests.fixtures.planted import COPY_KINDS, PlantedSet, make_planted_set, pair_scores
+from tests.fixtures.images import write_image
 
 
 @pytest.fixture

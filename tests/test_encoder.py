@@ -13,8 +13,9 @@ import torch
 from PIL import Image
 
 import multimodal.encoder as encoder_module
-from multimodal.encoder import ModelSpec, cpu_has_bf16, load_encoder
+from multimodal.encoder import cpu_has_bf16, load_encoder
 from multimodal.errors import ConfigError, WeightsUnavailableError
+from multimodal.model_spec import ModelSpec
 
 pytestmark = pytest.mark.clip
 
@@ -40,6 +41,7 @@ def test_embeddings_are_unit_float32_and_batch_independent(tiny) -> None:
     assert texts.shape == (2, tiny.dim) and np.allclose(np.linalg.norm(texts, axis=1), 1.0, atol=1e-5)
 
 
+@pytest.mark.slow  # a second interpreter imports torch and open_clip: the fast subset's slowest test (64 s loaded)
 def test_random_weights_are_the_same_in_every_process(tiny, tmp_path: Path) -> None:
     code = ("from multimodal.encoder import load_encoder; import numpy as np, sys; "
             "e = load_encoder('mm-tiny', 'none', 'cpu'); np.save(sys.argv[1], e.encode_texts(['a dog']))")

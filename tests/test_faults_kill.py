@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from multimodal.store import IMAGE
+from multimodal.records import IMAGE
 from tests.fixtures.ingest_runs import (
     PHOTOS,
     SLOW_BATCHES,

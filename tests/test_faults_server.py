@@ -14,7 +14,8 @@ import pytest
 
 from multimodal.config import Settings
 from multimodal.errors import EmptyIndexError
-from multimodal.store import IMAGE, Hit
+from multimodal.records import IMAGE
+from multimodal.store import Hit
 from tests.fixtures.chroma_server import ChromaServer
 from tests.fixtures.ingest_runs import (
     SLOW_BATCHES,

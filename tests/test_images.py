@@ -11,7 +11,7 @@ from PIL import Image
 
 from multimodal.errors import ImageLoadError
 from multimodal.images import load_image, to_rgb, walk_images
-from tests.conftest import write_image
+from tests.fixtures.images import write_image
 
 MAX = 180_000_000
 
@@ -136,10 +136,28 @@ def test_walk_survives_symlink_loops_and_odd_names(tmp_path: Path) -> None:
     assert sorted(found) == ["a photo with spaces.jpg", "写真.png"]
 
 
-def test_to_rgb_handles_every_common_mode() -> None:
-    for mode in ["1", "L", "P", "RGB", "RGBA", "CMYK", "YCbCr", "LA", "I", "F", "I;16"]:
-        out = to_rgb(Image.new(mode, (4, 4)))
-        assert out.mode == "RGB" and out.size == (4, 4), mode
+def _dark_left_bright_right(mode: str) -> Image.Image:
+    """8x4: the left half dark red, the right half near white, in `mode` (high bit depths as a greyscale ramp)."""
+    if mode in ("I", "F", "I;16"):
+        dtype = {"I": np.int32, "F": np.float32, "I;16": np.uint16}[mode]
+        values = np.array([[0, 0, 0, 0, 60000, 60000, 60000, 60000]] * 4, dtype=dtype)
+        return Image.fromarray(values)
+    src = np.zeros((4, 8, 3), np.uint8)
+    src[:, :4], src[:, 4:] = (200, 20, 20), (250, 250, 250)
+    return Image.fromarray(src).convert(mode, dither=Image.Dither.NONE)
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "P", "RGB", "RGBA", "CMYK", "YCbCr", "LA", "I", "F", "I;16"])
+def test_to_rgb_keeps_the_picture_in_every_common_mode(mode: str) -> None:
+    source = _dark_left_bright_right(mode)
+    assert source.mode == mode
+    out = to_rgb(source)
+    assert out.mode == "RGB" and out.size == (8, 4)
+    pixels = np.asarray(out).astype(int)
+    assert pixels[:, 4:].mean() - pixels[:, :4].mean() > 100  # light stays light, dark stays dark
+    if mode in ("P", "RGB", "RGBA", "CMYK", "YCbCr"):
+        red, green, blue = pixels[0, 0]
+        assert red > green + 100 and red > blue + 100  # and red stays red
 
 
 def test_unreadable_file_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

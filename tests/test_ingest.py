@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from multimodal.config import Settings
-from multimodal.errors import ModelMismatchError, NotFoundError
+from multimodal.errors import ConfigError, ModelMismatchError, NotFoundError
 from multimodal.index import Index
-from multimodal.ingest import Shard, image_id
-from multimodal.store import CAPTION, IMAGE
-from tests.conftest import write_image
+from multimodal.ingest import Shard
+from multimodal.records import CAPTION, IMAGE, image_id
 from tests.fixtures.fake_encoder import FakeEncoder
+from tests.fixtures.images import write_image
 
 
 def _ids(index: Index, kind: str) -> set[str]:
@@ -174,8 +174,8 @@ def test_progress_callback_counts_up_to_the_total(index: Index, photo_folder: Pa
 
 def test_shard_spec_is_validated() -> None:
     assert Shard.parse("1/3") == Shard(1, 3)
-    for bad in ["3/3", "x", "1/0", "-1/2"]:
-        with pytest.raises(Exception, match="shard"):
+    for bad in ["3/3", "x", "1/0", "-1/2", "1/2/3", ""]:
+        with pytest.raises(ConfigError, match=r"^--shard (must look like|I/N needs)"):  # a message, not a traceback
             Shard.parse(bad)
 
 

@@ -6,7 +6,6 @@ import dataclasses
 import itertools
 import json
 import re
-import shutil
 import sys
 from pathlib import Path
 
@@ -14,21 +13,18 @@ import numpy as np
 import pytest
 
 from multimodal.cli.main import main
-from multimodal.config import Settings
 from multimodal.errors import ConfigError
 from multimodal.index import Index
 from multimodal.map_page import render_page
 from multimodal.space_map import build_map, thumbnails
-from tests.fixtures.colour_words import ColourWordEncoder, colour_folders
+from tests.fixtures.browser import chromium_page
+from tests.fixtures.colour_words import ColourWordEncoder, coloured_index
+from tests.fixtures.fake_encoder import stub_model_loads
 
 
 @pytest.fixture
 def coloured(tmp_path: Path) -> Index:
-    root = colour_folders(tmp_path / "colours")
-    (root / "blue" / "blue1.txt").write_text("a cold picture\n")
-    index = Index.open(Settings.resolve(index_dir=tmp_path / "idx"), encoder=ColourWordEncoder())
-    index.ingest(root)
-    return index
+    return coloured_index(tmp_path, add=lambda root: (root / "blue" / "blue1.txt").write_text("a cold picture\n"))
 
 
 def folder_of(path: str) -> str:
@@ -91,7 +87,7 @@ def test_umap_without_umap_learn_says_how_to_install(coloured: Index, monkeypatc
 
 def test_command_writes_the_page_with_a_query(coloured: Index, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                               capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr("multimodal.index.load_encoder", lambda *a, **k: ColourWordEncoder())
+    stub_model_loads(monkeypatch, ColourWordEncoder)
     out = tmp_path / "out" / "map.html"
     index_dir = str(coloured.settings.index_dir)
     args = ["map", "--out", str(out), "--query", "green", "--no-thumbnails", "--index", index_dir]
@@ -105,34 +101,27 @@ def test_command_writes_the_page_with_a_query(coloured: Index, tmp_path: Path, m
 @pytest.mark.browser
 def test_the_page_in_a_browser_shows_a_thumbnail_and_path_on_hover_and_recolours(coloured: Index,
                                                                                  tmp_path: Path) -> None:
-    from playwright.sync_api import sync_playwright
-
     space = build_map(coloured.store)
     space.place("red", coloured.searcher.text_vector("red"))
     page_file = tmp_path / "map.html"
     page_file.write_text(render_page(space, thumbnails=thumbnails([p.path for p in space.points])))
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=shutil.which("chromium") or None)
-        try:
-            page = browser.new_page()
-            requests: list[str] = []
-            page.on("request", lambda r: requests.append(r.url))
-            page.goto(page_file.as_uri())
-            dots = page.locator("svg#map circle[r='4']")
-            assert dots.count() == 12
-            assert page.locator("svg#map path").count() == 1  # the query's diamond
-            assert page.locator("svg#map circle[r='7']").count() == 10  # its nearest images, ringed
-            dots.last.hover()  # drawn last, so no overlapping point can intercept the pointer
-            tip = page.locator("#tip")
-            assert tip.is_visible() and tip.inner_text().strip() in {p.path for p in space.points}
-            assert tip.locator("img").get_attribute("src").startswith("data:image/jpeg;base64,")
-            assert len({dots.nth(i).get_attribute("fill") for i in range(12)}) == 3  # by folder
-            page.select_option("#by", "caption")
-            assert "captioned" in page.locator("#legend").inner_text()
-            assert len({dots.nth(i).get_attribute("fill") for i in range(12)}) == 2  # one image has a caption
-            assert all(url.startswith(("file:", "data:")) for url in requests)  # nothing from the network
-        finally:
-            browser.close()
+    with chromium_page() as page:
+        requests: list[str] = []
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(page_file.as_uri())
+        dots = page.locator("svg#map circle[r='4']")
+        assert dots.count() == 12
+        assert page.locator("svg#map path").count() == 1  # the query's diamond
+        assert page.locator("svg#map circle[r='7']").count() == 10  # its nearest images, ringed
+        dots.last.hover()  # drawn last, so no overlapping point can intercept the pointer
+        tip = page.locator("#tip")
+        assert tip.is_visible() and tip.inner_text().strip() in {p.path for p in space.points}
+        assert tip.locator("img").get_attribute("src").startswith("data:image/jpeg;base64,")
+        assert len({dots.nth(i).get_attribute("fill") for i in range(12)}) == 3  # by folder
+        page.select_option("#by", "caption")
+        assert "captioned" in page.locator("#legend").inner_text()
+        assert len({dots.nth(i).get_attribute("fill") for i in range(12)}) == 2  # one image has a caption
+        assert all(url.startswith(("file:", "data:")) for url in requests)  # nothing from the network
 
 
 def test_auto_colouring_uses_clusters_of_the_space_then_tags(coloured: Index) -> None:

@@ -11,12 +11,12 @@ import pytest
 
 from multimodal import match, model_notes, vocabulary
 from multimodal.config import Settings
-from multimodal.encoder import ModelSpec
 from multimodal.errors import ConfigError
 from multimodal.index import Index
+from multimodal.model_spec import ModelSpec
 from multimodal.store import Store
-from tests.conftest import write_image
 from tests.fixtures.fake_encoder import FakeEncoder
+from tests.fixtures.images import write_image
 
 
 def encoder_for(spec: ModelSpec) -> FakeEncoder:

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from multimodal.index import Index
+from multimodal.records import CAPTION, IMAGE
 from multimodal.search import Filters, Term
-from multimodal.store import CAPTION, IMAGE, Record
+from multimodal.store import Record
 from tests.fixtures.fake_encoder import FakeEncoder
 
 

@@ -14,7 +14,7 @@ from multimodal.cli.main import build_parser
 from multimodal.config import HnswConfig, Settings
 from multimodal.errors import ConfigError
 from multimodal.index import Index
-from tests.conftest import write_image
+from tests.fixtures.images import write_image
 
 
 def test_hnsw_defaults_are_used_when_nothing_is_given() -> None:
@@ -64,7 +64,7 @@ def test_the_readme_hnsw_command_names_the_real_flags_and_defaults() -> None:
 
     from multimodal.cli.common import settings_from
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[1] / "docs" / "performance.md").read_text()
     found = re.search(r"`multimodal ingest (--hnsw[^`]*)` \(the defaults", readme)
     assert found is not None
     args = build_parser().parse_args(["ingest", "x", *found.group(1).split()])
@@ -85,7 +85,7 @@ def test_a_long_float32_cpu_ingest_suggests_bf16_only_where_it_helps(monkeypatch
 
 
 def test_the_cli_progress_bar_follows_the_library_callbacks(capsys: pytest.CaptureFixture[str]) -> None:
-    from multimodal.cli.common import ProgressBar
+    from multimodal.cli.progress import ProgressBar
 
     bar = ProgressBar("ingest", disabled=False)
     for done in (1, 2, 3):

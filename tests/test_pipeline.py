@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -14,6 +15,7 @@ from PIL import Image
 from multimodal.errors import ImageLoadError
 from multimodal.images import load_image
 from multimodal.pipeline import DECODE_NICE, default_workers, ordered_map, thread_nice
+from tests.fixtures.processes import MODEL, RUN_TIMEOUT, cli_args, cli_env
 
 
 def test_results_come_back_in_input_order_even_when_later_items_finish_first() -> None:
@@ -144,8 +146,7 @@ def test_ingest_decodes_on_lowered_priority_threads(index, photo_folder: Path,
     assert calls == [DECODE_NICE]
 
 
-def test_entry_points_make_openmp_threads_wait_passively_unless_the_user_chose(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_wait_policy_is_set_only_when_the_user_chose_none(monkeypatch: pytest.MonkeyPatch) -> None:
     from multimodal.openmp import passive_wait_policy
 
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
@@ -154,6 +155,26 @@ def test_entry_points_make_openmp_threads_wait_passively_unless_the_user_chose(
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
     passive_wait_policy()
     assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="torch's OpenMP runtime is libgomp on Linux")
+def test_the_cli_makes_openmp_threads_wait_passively_unless_the_user_chose(tmp_path: Path) -> None:
+    """libgomp prints the policy it read when torch loads it (OMP_DISPLAY_ENV): the CLI's setting took effect.
+    An explicit PASSIVE shows as a spin count of 0; libgomp's own default spins 300000 times first."""
+    (tmp_path / "empty").mkdir()
+
+    def policy(**env: str) -> list[str]:
+        done = subprocess.run(cli_args("ingest", str(tmp_path / "empty"), *MODEL, "-q"), capture_output=True,
+                              text=True, timeout=RUN_TIMEOUT,
+                              env={k: v for k, v in cli_env(MULTIMODAL_INDEX_DIR=str(tmp_path / "idx"),
+                                                            OMP_DISPLAY_ENV="VERBOSE", **env).items()
+                                   if k != "OMP_WAIT_POLICY" or "OMP_WAIT_POLICY" in env})
+        assert done.returncode == 0, done.stderr[-2000:]
+        return [line.strip() for line in done.stderr.splitlines() if "WAIT_POLICY =" in line or "SPINCOUNT =" in line]
+
+    assert policy() == ["OMP_WAIT_POLICY = 'PASSIVE'", "GOMP_SPINCOUNT = '0'"]
+    assert policy(OMP_WAIT_POLICY="ACTIVE")[0] == "OMP_WAIT_POLICY = 'ACTIVE'"
 
 
 @pytest.mark.clip

@@ -9,24 +9,23 @@ import numpy as np
 import pytest
 
 from multimodal.cli.main import main
-from multimodal.config import Settings
 from multimodal.errors import ConfigError, NotFoundError
 from multimodal.index import Index
 from multimodal.probe import Attribute, Target, parse_attribute, parse_targets, run_probe, weat
 from multimodal.tagging import tag_images
-from tests.fixtures.colour_words import COLOURS, ColourWordEncoder, colour_folders, colour_image
+from tests.fixtures.colour_words import COLOURS, ColourWordEncoder, colour_image, coloured_index
+from tests.fixtures.fake_encoder import stub_model_loads
 
 WARM, COLD = parse_attribute("warm:red,fire,sun"), parse_attribute("cold:blue,ice,snow")
 
 
 @pytest.fixture
 def coloured(tmp_path: Path) -> Index:
-    root = colour_folders(tmp_path / "colours", per_colour=6)
-    for i in range(12):  # one population, split in two folders: no real difference between them
-        colour_image(root / "same" / ("one" if i % 2 else "two") / f"{i}.png", COLOURS["green"], seed=500 + i)
-    index = Index.open(Settings.resolve(index_dir=tmp_path / "idx"), encoder=ColourWordEncoder())
-    index.ingest(root)
-    return index
+    def one_population_in_two_folders(root: Path) -> None:  # no real difference between them
+        for i in range(12):
+            colour_image(root / "same" / ("one" if i % 2 else "two") / f"{i}.png", COLOURS["green"], seed=500 + i)
+
+    return coloured_index(tmp_path, per_colour=6, add=one_population_in_two_folders)
 
 
 def folders(root: Path, *names: str) -> tuple[Target, Target]:
@@ -95,7 +94,7 @@ def test_the_command_line_syntax(tmp_path: Path) -> None:
 def test_command_reports_effect_p_value_and_a_sentence(coloured: Index, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr("multimodal.index.load_encoder", lambda *a, **k: ColourWordEncoder())
+    stub_model_loads(monkeypatch, ColourWordEncoder)
     root = tmp_path / "colours"
     args = ["probe", "--targets", f"{root / 'red'},{root / 'blue'}", "--attributes", "warm:red,fire", "cold:blue,ice",
             "--permutations", "500", "--index", str(coloured.settings.index_dir)]

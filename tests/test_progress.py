@@ -6,8 +6,7 @@ import io
 
 import pytest
 
-from multimodal.cli.common import LogProgress, ProgressBar, progress_bar
-from multimodal.cli.train import _Bars
+from multimodal.cli.progress import LogProgress, ProgressBar, TrainingBars, progress_bar
 
 
 class Clock:
@@ -42,7 +41,7 @@ def test_closing_after_a_line_that_showed_the_end_adds_none() -> None:
 
 
 def test_thousands_of_items_fed_quickly_make_one_line(capsys: pytest.CaptureFixture[str]) -> None:
-    bars = _Bars(disabled=False)  # train/demo's "reading images"
+    bars = TrainingBars(disabled=False)  # train/demo's "reading images"
     for done in range(1, 2883):
         bars.load(done, 2882)
     bar = ProgressBar("ingest", disabled=False)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from multimodal.store import IMAGE
-from tests.fixtures.chroma_server import ChromaServer, free_port
+from multimodal.records import IMAGE
+from tests.fixtures.chroma_server import ChromaServer
 from tests.fixtures.ingest_runs import (
     RUN_TIMEOUT,
     TINY,
@@ -23,7 +23,7 @@ from tests.fixtures.ingest_runs import (
     Snapshot,
     assert_same_index,
     captioned_folder,
-    cli,
+    cli_args,
     cli_env,
     ingest_json,
     location,
@@ -31,6 +31,7 @@ from tests.fixtures.ingest_runs import (
     settings_for,
     snapshot,
 )
+from tests.fixtures.processes import free_port
 from tests.fixtures.ray_cluster import RayCluster
 
 PHOTOS = 20  # small: every node has one CPU on a shared 2-core box
@@ -59,14 +60,14 @@ def plain(chroma_server: ChromaServer, ray_photos: Path) -> tuple[dict, Snapshot
 
 def ray_ingest(cluster: RayCluster, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**cli_env(), **cluster.env}
-    return subprocess.run(cli("ingest", *args, "--ray", cluster.address), capture_output=True, text=True, env=env,
+    return subprocess.run(cli_args("ingest", *args, "--ray", cluster.address), capture_output=True, text=True, env=env,
                           timeout=RUN_TIMEOUT)
 
 
 def ray_progressing(cluster: RayCluster, *args: str) -> Progressing:
     env = {**cli_env(), **cluster.env, "TQDM_MININTERVAL": "0", "TQDM_MINITERS": "1",
            "MULTIMODAL_PROGRESS_SECONDS": "0"}
-    proc = subprocess.Popen(cli("ingest", *args, "--ray", cluster.address), stdout=subprocess.PIPE,
+    proc = subprocess.Popen(cli_args("ingest", *args, "--ray", cluster.address), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env)
     return Progressing(proc)
 
@@ -82,7 +83,7 @@ def test_without_ray_installed_the_flag_is_one_line_naming_the_extra(tmp_path: P
     fake.mkdir(parents=True)
     (fake / "__init__.py").write_text("raise ImportError('No module named ray')\n")  # Ray absent, as without the extra
     env = {**cli_env(), "PYTHONPATH": f"{fake.parent}:{Path(__file__).resolve().parents[1]}"}
-    done = subprocess.run(cli("ingest", str(ray_photos), "--index", str(tmp_path / "idx"), *TINY, "--ray", "auto"),
+    done = subprocess.run(cli_args("ingest", str(ray_photos), "--index", str(tmp_path / "idx"), *TINY, "--ray", "auto"),
                           capture_output=True, text=True, env=env, timeout=RUN_TIMEOUT)
     assert done.returncode != 0
     lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
@@ -95,7 +96,7 @@ def test_without_ray_installed_the_flag_is_one_line_naming_the_extra(tmp_path: P
 def test_an_unreachable_cluster_is_one_clear_line_within_retry_seconds(tmp_path: Path, ray_photos: Path) -> None:
     address = f"127.0.0.1:{free_port()}"  # nothing listens there
     started = time.monotonic()
-    done = subprocess.run(cli("ingest", str(ray_photos), "--index", str(tmp_path / "idx"), *TINY, "--ray", address,
+    done = subprocess.run(cli_args("ingest", str(ray_photos), "--index", str(tmp_path / "idx"), *TINY, "--ray", address,
                               "--retry-seconds", "2"), capture_output=True, text=True, env=cli_env(),
                           timeout=RUN_TIMEOUT)
     assert done.returncode != 0
@@ -216,8 +217,8 @@ def test_the_measured_alternatives_equal_a_plain_ingest(ray_cluster: RayCluster,
 
 def test_workers_never_write_an_embedded_index(tmp_path: Path) -> None:
     from multimodal.config import Settings
-    from multimodal.encoder import ModelSpec
     from multimodal.errors import ConfigError
+    from multimodal.model_spec import ModelSpec
     from multimodal.ray_ingest import make_loader
     from multimodal.ray_options import RayOptions
 

@@ -11,10 +11,10 @@ from PIL import Image
 
 from multimodal.errors import ConfigError, EmptyIndexError, NotFoundError
 from multimodal.index import Index
-from multimodal.ingest import image_id
+from multimodal.records import image_id
 from multimodal.search import Filters, Term
-from tests.conftest import write_image
 from tests.fixtures.fake_encoder import FakeEncoder
+from tests.fixtures.images import write_image
 
 
 @pytest.fixture
@@ -23,13 +23,29 @@ def filled(index: Index, photo_folder: Path) -> Index:
     return index
 
 
+def ranking(index: Index, vector: np.ndarray, exclude: set[str] = frozenset()) -> list[tuple[str, float]]:
+    """Every stored image but `exclude`, ranked by exact cosine to `vector`: what a search must return, in order."""
+    vector = vector / np.linalg.norm(vector)
+    scores = {r.id: float(np.dot(r.embedding, vector))
+              for r in index.store.iter_records(where={"kind": "image"}, embeddings=True) if r.id not in exclude}
+    return sorted(scores.items(), key=lambda item: -item[1])
+
+
+def assert_ranked(hits: list, expected: list[tuple[str, float]]) -> None:
+    """The hits are the expected ids in the expected order, with the expected scores."""
+    assert [h.id for h in hits] == [i for i, _ in expected[: len(hits)]]
+    assert [h.score for h in hits] == pytest.approx([score for _, score in expected[: len(hits)]], abs=1e-4)
+
+
 def test_image_query_finds_the_same_picture_first_with_score_one(filled: Index, photo_folder: Path,
                                                                  tmp_path: Path) -> None:
     query = write_image(tmp_path / "query.png", color=(220, 20, 20))  # same pixels as sub/red.png
     hits = filled.searcher.search_image(query, k=3)
     assert hits[0].path == str(photo_folder / "sub" / "red.png")
     assert hits[0].score == pytest.approx(1.0, abs=1e-4)
-    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    red = image_id(photo_folder / "sub" / "red.png")
+    assert len(hits) == 3
+    assert_ranked(hits, ranking(filled, filled.searcher.stored_vector(red)))
 
 
 def test_pil_image_query(filled: Index, photo_folder: Path) -> None:
@@ -52,6 +68,7 @@ def test_more_like_this_excludes_itself_and_does_not_encode(filled: Index, photo
     hits = filled.searcher.more_like_this(rid, k=3)
     assert rid not in {h.id for h in hits} and len(hits) == 3
     assert fake_encoder.images_encoded == before
+    assert_ranked(hits, ranking(filled, filled.searcher.stored_vector(rid), exclude={rid}))
 
 
 def test_unknown_id_is_a_clear_error(filled: Index) -> None:
@@ -73,6 +90,13 @@ def test_both_targets_merge_to_one_hit_per_image(filled: Index, photo_folder: Pa
     image_ids = [h.image_id for h in hits]
     assert len(image_ids) == len(set(image_ids)) == 6
     assert hits[0].path == str(photo_folder / "sub" / "red.png")
+    query = filled.searcher.text_vector("a red square")
+    best: dict[str, float] = {}
+    for record in filled.store.iter_records(embeddings=True):  # images and captions: each image's best
+        owner = str(record.metadata.get("image_id", record.id))
+        best[owner] = max(best.get(owner, -2.0), float(np.dot(record.embedding, query)))
+    assert image_ids == sorted(best, key=lambda i: -best[i])
+    assert [h.score for h in hits] == pytest.approx(sorted(best.values(), reverse=True), abs=1e-4)
 
 
 def test_composed_query_is_the_normalised_weighted_sum(filled: Index, photo_folder: Path) -> None:
@@ -87,16 +111,21 @@ def test_composed_query_is_the_normalised_weighted_sum(filled: Index, photo_fold
 def test_negative_term_lowers_the_disliked_images_score(filled: Index, photo_folder: Path) -> None:
     red, img0 = str(photo_folder / "sub" / "red.png"), str(photo_folder / "img0.jpg")
     plain = {h.path: h.score for h in filled.searcher.search([Term("image", red)], k=6)}
-    pushed = {h.path: h.score for h in filled.searcher.search([Term("image", red), Term("image", img0, -1.0)], k=6)}
+    hits = filled.searcher.search([Term("image", red), Term("image", img0, -1.0)], k=6)
+    pushed = {h.path: h.score for h in hits}
     assert pushed[img0] < plain[img0]
     assert min(pushed, key=pushed.__getitem__) == img0
+    s = filled.searcher
+    expected = s.stored_vector(image_id(Path(red))) - s.stored_vector(image_id(Path(img0)))
+    assert_ranked(hits, ranking(filled, expected))
 
 
 def test_recommend_from_liked_and_disliked(filled: Index, photo_folder: Path) -> None:
     red, blue = image_id(photo_folder / "sub" / "red.png"), image_id(photo_folder / "sub" / "blue.png")
     hits = filled.searcher.recommend([red], [blue], k=4)
-    assert {red, blue}.isdisjoint(h.id for h in hits)
-    assert hits[-1].score <= hits[0].score
+    assert {red, blue}.isdisjoint(h.id for h in hits) and len(hits) == 4
+    expected = filled.searcher.stored_vector(red) - 0.5 * filled.searcher.stored_vector(blue)  # Rocchio, dislike 0.5
+    assert_ranked(hits, ranking(filled, expected, exclude={red, blue}))
 
 
 def test_terms_that_cancel_out_are_refused(filled: Index) -> None:

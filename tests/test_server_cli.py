@@ -58,7 +58,7 @@ def test_ingest_search_info_against_a_server_match_the_embedded_index(
 
 @pytest.mark.server
 def test_an_unreachable_server_is_one_line_and_exit_code_1(tmp_path: Path) -> None:
-    from tests.fixtures.chroma_server import free_port
+    from tests.fixtures.processes import free_port
 
     done = run_cli("info", "--chroma-url", f"http://localhost:{free_port()}")
     assert done.returncode == 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -15,9 +14,9 @@ import pytest
 
 from multimodal.config import Settings
 from multimodal.errors import IndexBusyError
-from multimodal.ingest import Shard
 from multimodal.locking import ServerLease
 from multimodal.store import Store
+from tests.fixtures.processes import cli_env
 
 pytestmark = pytest.mark.server
 ROOT = Path("/photos")
@@ -52,11 +51,11 @@ def test_racing_clients_get_exactly_one_lease(server_settings: Settings) -> None
 
 def test_shards_of_one_folder_hold_separate_leases(server_settings: Settings) -> None:
     store = Store.open(server_settings)
-    first, second = ServerLease(store, ROOT, Shard(0, 2)), ServerLease(store, ROOT, Shard(1, 2))
+    first, second = ServerLease(store, ROOT, "0/2"), ServerLease(store, ROOT, "1/2")
     first.acquire()
     second.acquire()  # the other shard runs in parallel
     with pytest.raises(IndexBusyError, match=r"shard 0/2"):
-        ServerLease(store, ROOT, Shard(0, 2)).acquire()
+        ServerLease(store, ROOT, "0/2").acquire()
     first.release()
     second.release()
 
@@ -96,7 +95,7 @@ def test_the_lease_of_a_killed_process_on_this_host_is_free_at_once(server_setti
         "import time; time.sleep(120)"
     )
     proc = subprocess.Popen([sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "ANONYMIZED_TELEMETRY": "False"})
+                            env=cli_env())
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
         with pytest.raises(IndexBusyError, match=f"pid {proc.pid} "):

@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 
 from multimodal.config import Settings
-from multimodal.encoder import ModelSpec
 from multimodal.errors import StoreUnavailableError
-from multimodal.store import IMAGE, Record, Store
+from multimodal.model_spec import ModelSpec
+from multimodal.records import IMAGE
+from multimodal.store import Record, Store
 from tests.fixtures.chroma_server import ChromaServer
 
 pytestmark = pytest.mark.server

@@ -17,7 +17,7 @@ from tests.fixtures.ingest_runs import (
     TINY,
     CleanRun,
     assert_same_index,
-    cli,
+    cli_args,
     cli_env,
     location,
     snapshot,
@@ -40,7 +40,7 @@ def test_two_parallel_shards_build_exactly_the_single_process_index(
 ) -> None:
     folder = shared_photos
     procs = [
-        subprocess.Popen(cli("ingest", str(folder), *location(chroma_server.url, "sharded"), *TINY,
+        subprocess.Popen(cli_args("ingest", str(folder), *location(chroma_server.url, "sharded"), *TINY,
                              "--shard", f"{i}/2", "--json", "-q"),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
         for i in range(2)

@@ -4,13 +4,13 @@ chromadb or gradio (each costs seconds), so a mistake is reported at once and th
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 from multimodal.cli.main import COMMANDS, build_parser
+from tests.fixtures.processes import cli_env
 
 HEAVY = ("torch", "open_clip", "chromadb", "gradio")
 REPO = Path(__file__).resolve().parent.parent
@@ -18,7 +18,7 @@ LIGHT_COMMANDS = list(COMMANDS)
 
 
 def _python(code: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "xdg"), "MULTIMODAL_INDEX_DIR": str(tmp_path / "index")}
+    env = cli_env(XDG_DATA_HOME=str(tmp_path / "xdg"), MULTIMODAL_INDEX_DIR=str(tmp_path / "index"))
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env,
                           cwd=REPO, timeout=120)
 
@@ -83,15 +83,15 @@ def test_info_reads_the_index_without_loading_a_model(tmp_path: Path, photo_fold
     from tests.fixtures.fake_encoder import FakeEncoder
 
     Index.open(Settings.resolve(index_dir=tmp_path / "index"), encoder=FakeEncoder()).ingest(photo_folder)
-    proc = _python("""
+    proc = _python(f"""
         import contextlib, io, sys
         from multimodal.cli.main import main
         with contextlib.redirect_stdout(io.StringIO()) as out:
             code = main(["info"])
-        print(code, [m for m in ("torch", "open_clip", "gradio") if m in sys.modules], "chromadb" in sys.modules)
+        print(code, [m for m in {HEAVY!r} if m in sys.modules])
         print(out.getvalue())
     """, tmp_path)
     assert proc.returncode == 0, proc.stderr
     first, rest = proc.stdout.split("\n", 1)
-    assert first == "0 [] True"  # Chroma read the index; no model, no torch
+    assert first == "0 []"  # the index's SQLite file read directly: no chromadb, no model, no torch
     assert "images:      6" in rest

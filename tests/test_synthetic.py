@@ -18,6 +18,8 @@ from multimodal.synthetic import (
     short_caption,
 )
 
+FUNCTION_WORDS = {"the", "a", "on", "at", "in", "near"}  # words that name no position by themselves
+
 
 def _files(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
@@ -68,7 +70,19 @@ def test_alt_vocabulary_shares_no_attribute_word_with_english() -> None:
     en, alt = VOCABULARIES["en"], VOCABULARIES["alt"]
     for field in ("shapes", "colours", "sizes"):
         assert not set(getattr(en, field).values()) & set(getattr(alt, field).values())
-    assert not {w for p in en.positions.values() for w in p.split()} & {"west", "east", "north", "south", "middle"}
+    # Position phrases share only function words ("in the center" / "in the middle"); no word names a place.
+    en_words = {w for phrase in en.positions.values() for w in phrase.split()}
+    alt_words = {w for phrase in alt.positions.values() for w in phrase.split()}
+    assert en_words & alt_words <= FUNCTION_WORDS
+    assert len(alt_words - FUNCTION_WORDS) >= len(alt.positions)  # the alt phrases do name places
+
+
+def test_each_alt_position_phrase_tells_its_position_apart() -> None:
+    alt = VOCABULARIES["alt"]
+    assert len(set(alt.positions.values())) == len(alt.positions)
+    for position, phrase in alt.positions.items():
+        others = {w for p, text in alt.positions.items() if p != position for w in text.split()}
+        assert set(phrase.split()) - others - FUNCTION_WORDS, position
 
 
 def test_class_folders_are_read_back_as_zero_shot_labels(tmp_path: Path) -> None:
@@ -77,3 +91,27 @@ def test_class_folders_are_read_back_as_zero_shot_labels(tmp_path: Path) -> None
     attrs = read_attributes(tmp_path)
     assert data.labels is not None and len(data.labels) == len(data.paths) == len(attrs)
     assert all(label == attrs[path].shape for label, path in zip(data.labels, data.paths, strict=True))
+
+
+def test_attribute_captions_name_one_attribute_each_in_both_languages() -> None:
+    from multimodal.colour_words import names_a_colour
+    from multimodal.synthetic import Attributes, attribute_captions, captions_for
+
+    star = Attributes("star", "green", "small", "left")
+    assert attribute_captions(star) == ["a star", "a green shape", "a small shape", "a shape on the left"]
+    # French: "forme" is feminine, so its adjectives agree with it, not with the shape's noun.
+    assert attribute_captions(Attributes("circle", "green", "small", "top"), "fr") == [
+        "un cercle", "une forme verte", "une petite forme", "une forme en haut"]
+    rich = captions_for(star, "rich")
+    assert set(attribute_captions(star)) <= set(rich)
+    # Only the colour caption of the four names a colour: the others stay true of a star of any colour.
+    assert [names_a_colour(t) for t in attribute_captions(star, "fr")] == [False, True, False, False]
+
+
+def test_colour_words_are_read_as_words_not_substrings() -> None:
+    from multimodal.colour_words import colourless, names_a_colour
+
+    assert names_a_colour("Une étoile VERTE, petite") and names_a_colour("a red-brick wall")
+    assert not names_a_colour("a credit card on a bored cat")  # "red" inside other words
+    assert colourless(["a red star", "a star", "une forme bleue", "une forme à gauche"]) == [
+        "a star", "une forme à gauche"]

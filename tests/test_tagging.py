@@ -8,25 +8,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from multimodal.batch_encode import label_vectors
 from multimodal.cli.main import main
-from multimodal.config import Settings
 from multimodal.errors import ConfigError, NotFoundError
 from multimodal.evaluate import zero_shot_scores
 from multimodal.index import Index
 from multimodal.search import Filters
-from multimodal.tagging import known_tags, label_vectors, parse_labels, tag_images
-from tests.fixtures.colour_words import COLOURS, ColourWordEncoder, colour_folders, colour_image
+from multimodal.tagging import known_tags, parse_labels, tag_images
+from tests.fixtures.colour_words import COLOURS, ColourWordEncoder, colour_image, coloured_index
+from tests.fixtures.fake_encoder import stub_model_loads
 
 LABELS = ["red", "green", "blue"]
 
 
 @pytest.fixture
 def coloured(tmp_path: Path) -> Index:
-    root = colour_folders(tmp_path / "colours")
-    (root / "red" / "red0.txt").write_text("a warm picture\n")
-    index = Index.open(Settings.resolve(index_dir=tmp_path / "idx"), encoder=ColourWordEncoder())
-    index.ingest(root)
-    return index
+    return coloured_index(tmp_path, add=lambda root: (root / "red" / "red0.txt").write_text("a warm picture\n"))
 
 
 def images(index: Index) -> list:
@@ -94,7 +91,7 @@ def test_labels_come_from_text_and_files(tmp_path: Path) -> None:
 
 def test_command_tags_and_search_filters_by_the_tag(coloured: Index, monkeypatch: pytest.MonkeyPatch,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr("multimodal.index.load_encoder", lambda *a, **k: ColourWordEncoder())
+    stub_model_loads(monkeypatch, ColourWordEncoder)
     where = ["--index", str(coloured.settings.index_dir)]
     assert main(["tag", "--labels", "red,green,blue", "--template", "a {label} photo", "--json", *where]) == 0
     assert json.loads(capsys.readouterr().out)["counts"] == {"red": 4, "green": 4, "blue": 4}

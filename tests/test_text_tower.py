@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,8 +12,9 @@ import pytest
 
 from multimodal import text_tower
 from multimodal.clip_tokens import ClipTokenizer
-from multimodal.encoder import ModelSpec
+from multimodal.model_spec import ModelSpec
 from tests.fixtures.fake_encoder import FakeEncoder
+from tests.fixtures.processes import cli_env
 
 needs_onnx = pytest.mark.skipif(not text_tower.available(), reason="the onnx extra is not installed")
 TEXTS = ["a red square", "A  Dog's   BEACH!! at 3pm", "café crème brûlée 日本語", "&amp;amp; <b>x</b>",
@@ -86,7 +86,7 @@ def test_an_exported_tower_matches_torch_and_one_that_disagrees_is_refused(
 @needs_onnx
 def test_a_cli_text_search_after_ingest_runs_without_torch_and_finds_what_torch_finds(
         tmp_path: Path, photo_folder: Path) -> None:
-    env = {**os.environ, "MULTIMODAL_INDEX_DIR": str(tmp_path / "idx"), "HF_HUB_OFFLINE": "1"}
+    env = cli_env(MULTIMODAL_INDEX_DIR=str(tmp_path / "idx"))
 
     def cli(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "multimodal", *args], capture_output=True,

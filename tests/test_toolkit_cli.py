@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.planted import COPY_KINDS, make_planted_set
-from tests.test_cli import MODEL, cli, ingest
+from multimodal.planted import COPY_KINDS, make_planted_set
+from tests.fixtures.processes import MODEL, cli, ingest
 
 pytestmark = [pytest.mark.clip, pytest.mark.slow]
 
@@ -42,8 +42,7 @@ def test_duplicates_tag_search_map_and_probe_on_a_compressed_index(tmp_path: Pat
 
 
 def test_readme_toolkit_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    section = readme[readme.index("## Toolkit"):]
+    section = (Path(__file__).resolve().parents[1] / "docs" / "toolkit.md").read_text()
     code = re.search(r"```python\n(.*?)```", section, re.S)
     assert code is not None and "find_duplicates" in code.group(1)
     planted = make_planted_set(tmp_path / "pics", 3, with_copies=2)
@@ -56,6 +55,6 @@ def test_readme_toolkit_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("MULTIMODAL_PRETRAINED", "none")
     namespace: dict = {}
     source = code.group(1).replace("~/pics", str(planted.root))
-    exec(compile(source, "README.md", "exec"), namespace)  # our own README, run as a user would
+    exec(compile(source, "docs/toolkit.md", "exec"), namespace)  # our own docs, run as a user would
     assert (tmp_path / "map.html").stat().st_size > 1000
     assert namespace["result"].sizes == (3, 3) and namespace["result"].sentence

@@ -14,27 +14,35 @@ import pytest
 from PIL import Image
 
 from multimodal.config import Settings
-from multimodal.encoder import ModelSpec
+from multimodal.errors import ConfigError, EmptyIndexError, NotFoundError
 from multimodal.index import Index
 from multimodal.model_scores import write_last_eval
-from tests.fixtures.colour_words import ColourWordEncoder, colour_folders
+from multimodal.model_spec import ModelSpec
+from tests.fixtures.browser import chromium_page
+from tests.fixtures.colour_words import ColourWordEncoder, colour_folders, coloured_index
+from ui.safety import Exposure
+from ui.service import SearchService
 from ui.thumbnails import Thumbnails
 from ui.toolkit_tabs import Toolkit, add_toolkit_tabs
 
 
 @pytest.fixture
 def index(tmp_path: Path) -> Index:
-    root = colour_folders(tmp_path / "colours")
-    shutil.copyfile(root / "red" / "red0.png", root / "red" / "red0-copy.png")
-    Image.open(root / "blue" / "blue0.png").resize((64, 48)).save(root / "blue" / "blue0-big.png")
-    index = Index.open(Settings.resolve(index_dir=tmp_path / "idx"), encoder=ColourWordEncoder())
-    index.ingest(root)
-    return index
+    def a_copy_and_a_resized_copy(root: Path) -> None:
+        shutil.copyfile(root / "red" / "red0.png", root / "red" / "red0-copy.png")
+        Image.open(root / "blue" / "blue0.png").resize((64, 48)).save(root / "blue" / "blue0-big.png")
+
+    return coloured_index(tmp_path, add=a_copy_and_a_resized_copy)
+
+
+def _kit(index: Index, thumbs: Path, *, trusted: bool = True) -> Toolkit:
+    exposure = Exposure() if trusted else Exposure(host="0.0.0.0", insecure_public=True)
+    return Toolkit(SearchService(index, Thumbnails(thumbs), exposure=exposure))
 
 
 @pytest.fixture
 def kit(index: Index, tmp_path: Path) -> Toolkit:
-    return Toolkit(index, thumbs=Thumbnails(tmp_path / "thumbs"))
+    return _kit(index, tmp_path / "thumbs")
 
 
 def test_duplicates_tab_lists_groups_and_shows_one_side_by_side(kit: Toolkit, tmp_path: Path) -> None:
@@ -61,17 +69,19 @@ def test_duplicates_tab_exports_every_group_and_deletes_nothing(kit: Toolkit, tm
     groups = found.report.near + found.report.exact
     assert len(listed) == sum(len(g.paths) for g in groups) and {r["kind"] for r in rows} == {"near", "identical"}
     assert sorted(p for p in (tmp_path / "colours").rglob("*") if p.is_file()) == before
-    with pytest.raises(gr.Error, match="Find duplicates first"):
+    with pytest.raises(ConfigError, match="Find duplicates first"):
         kit.export_duplicates(None)
+    with pytest.raises(NotFoundError, match="no indexed images under /no/such"):
+        kit.duplicates(0.0, "/no/such")  # not "0 groups among 0 images": nothing was looked at
 
 
-def test_tags_tab_tags_when_trusted_and_refuses_on_a_public_ui(kit: Toolkit, index: Index) -> None:
+def test_tags_tab_tags_when_trusted_and_refuses_on_a_public_ui(kit: Toolkit, index: Index, tmp_path: Path) -> None:
     assert kit.current_tags() == "The index has no tags yet."
     table = kit.tag("red, green, blue", "a {label} photo\n", 1, 0.0)
     assert "| red | 5 |" in table and "| blue | 5 |" in table
     assert kit.current_tags() == "Current tags: red, green, blue"
-    with pytest.raises(gr.Error, match="public UI"):
-        Toolkit(index, trusted=False).tag("red", "", 1, 0.0)
+    with pytest.raises(ConfigError, match="public without a password"):
+        _kit(index, tmp_path / "thumbs", trusted=False).tag("red", "", 1, 0.0)
 
 
 def test_map_tab_embeds_the_standalone_page_in_an_iframe(kit: Toolkit) -> None:
@@ -86,20 +96,25 @@ def test_probe_tab_reports_and_keeps_server_folders_for_trusted_uis(kit: Toolkit
     targets = f"{tmp_path / 'colours' / 'red'},{tmp_path / 'colours' / 'blue'}"
     text = kit.probe(targets, "warm: red, fire", "cold: blue, ice", "{word}", 1000)
     assert "Effect size **+" in text and "1000 permutations" in text and "nearer the 'warm' words" in text
-    with pytest.raises(gr.Error, match="tag:LABEL"):
-        Toolkit(index, trusted=False).probe(targets, "warm: red", "cold: blue", "{word}", 1000)
+    with pytest.raises(ConfigError, match="tag:LABEL"):
+        _kit(index, tmp_path / "thumbs", trusted=False).probe(targets, "warm: red", "cold: blue", "{word}", 1000)
+    with pytest.raises(ConfigError, match="name two image groups"):
+        kit.probe("  ", "warm: red", "cold: blue", "{word}", 1000)
 
 
 def test_storage_tab_names_the_form_and_measures_recall(kit: Toolkit, tmp_path: Path) -> None:
     assert "stored as **none**: 32 numbers" in kit.storage()
-    assert "Search recall@10: **1.000**" in kit.storage(True)
-    empty = Toolkit(Index.open(Settings.resolve(index_dir=tmp_path / "empty"), encoder=ColourWordEncoder()))
+    assert "Search recall@10: **1.000**" in kit.measure()
+    empty = _kit(Index.open(Settings.resolve(index_dir=tmp_path / "empty"), encoder=ColourWordEncoder()),
+                 tmp_path / "thumbs")
     assert "multimodal ingest" in empty.storage()
+    with pytest.raises(EmptyIndexError):
+        empty.measure()
 
 
 def test_the_tabs_build_inside_an_app(index: Index) -> None:
     with gr.Blocks() as app, gr.Tabs():
-        add_toolkit_tabs(index, trusted=False)
+        add_toolkit_tabs(SearchService(index, exposure=Exposure(host="0.0.0.0", insecure_public=True)))
     labels = {getattr(block, "label", None) for block in app.blocks.values()}
     assert {"Duplicates", "Tags", "Map", "Bias probe", "Storage"} <= labels
 
@@ -107,16 +122,14 @@ def test_the_tabs_build_inside_an_app(index: Index) -> None:
 @pytest.mark.browser
 @pytest.mark.slow
 def test_live_app_draws_the_map_and_shows_a_duplicate_group_side_by_side(index: Index, tmp_path: Path) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    from tests.fixtures.ui_app import free_port
+    from tests.fixtures.processes import free_port
     from ui import launch
 
     running = launch(index, port=free_port(), block=False, quiet=True, thumbnail_dir=tmp_path / "thumbs")
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=shutil.which("chromium") or None)
-            page = browser.new_page()
+        with chromium_page() as page:
             page.goto(running.url)
             page.get_by_role("tab", name="Map").click()
             page.get_by_role("button", name="Draw the map").click()
@@ -131,7 +144,6 @@ def test_live_app_draws_the_map_and_shows_a_duplicate_group_side_by_side(index: 
             expect(page.get_by_text("groups of identical files")).to_be_visible(timeout=30_000)
             expect(page.locator("#mm-duplicates img").first).to_be_visible(timeout=30_000)  # the first group
             assert page.locator("#mm-duplicates img").count() >= 2
-            browser.close()
     finally:
         running.close()
 
@@ -143,7 +155,7 @@ def test_storage_tab_shows_the_models_last_eval_and_the_epoch_training_kept(tmp_
     encoder.spec = ModelSpec(f"local-dir:{model}", "")
     index = Index.open(Settings.resolve(index_dir=tmp_path / "idx2"), encoder=encoder)
     index.ingest(colour_folders(tmp_path / "colours2"))
-    kit = Toolkit(index, thumbs=Thumbnails(tmp_path / "thumbs"))
+    kit = _kit(index, tmp_path / "thumbs")
     assert "No measured numbers beside the model yet" in kit.storage()
     epoch = {"val": {"text_to_image": {"R@1": 0.25, "R@5": 0.5}, "n": 12}, "eval": None}
     (model / "training.json").write_text(json.dumps({"best_epoch": 2, "last_epoch": 3, "history": [

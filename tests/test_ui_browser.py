@@ -8,14 +8,17 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
-from tests.fixtures.ui_app import free_port, small_index
+from tests.fixtures.browser import chromium_page
+from tests.fixtures.processes import free_port
+from tests.fixtures.ui_app import small_index
 from ui import RunningUI, launch
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "ui"
+SCORED = ("Array.from(document.querySelectorAll('#mm-results .caption-label'))"
+          ".every(l => /^-?\\d+\\.\\d{3} · /.test(l.innerText))")  # results, not the library's dated tiles
 LOADED_IMAGES = "Array.from(document.querySelectorAll('#mm-results img')).filter(i => i.complete && i.naturalWidth > 0)"
 
 
@@ -29,13 +32,14 @@ def served(tmp_path: Path) -> Iterator[RunningUI]:
 
 @pytest.fixture
 def page(served: RunningUI) -> Iterator[Page]:
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        page = browser.new_page(viewport={"width": 1440, "height": 900})
-        page.set_default_timeout(60_000)  # a busy 2-core CI box
+    with chromium_page() as page:
         yield page
-        browser.close()
+
+
+def _open(page: Page, url: str) -> None:
+    """Load the page and wait for its landing view, the library (a query typed earlier could be overtaken)."""
+    page.goto(url)
+    page.wait_for_function("document.querySelector('#mm-status')?.innerText.includes('Library')")
 
 
 def _loaded_names(page: Page, count: int) -> list[str]:
@@ -49,9 +53,11 @@ def _loaded_names(page: Page, count: int) -> list[str]:
 def test_search_click_and_more_like_this_in_a_real_browser(served: RunningUI, page: Page) -> None:
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
-    page.goto(served.url)
+    _open(page, served.url)
     page.locator("#mm-query textarea").fill("a red square")
     page.locator("#mm-query textarea").press("Enter")
+    _status_has(page, "a red square")
+    page.wait_for_function(SCORED)
     names = _loaded_names(page, 8)  # all 8 indexed images (k defaults to 24), each thumbnail really decoded
     assert sorted(names) == sorted([f"{c}.png" for c in ("red", "green", "blue", "yellow")]
                                    + [f"photo{n}.jpg" for n in range(4)])
@@ -76,7 +82,13 @@ def test_search_click_and_more_like_this_in_a_real_browser(served: RunningUI, pa
 def _search(page: Page, text: str, count: int) -> list[str]:
     page.locator("#mm-query textarea").fill(text)
     page.locator("#mm-query textarea").press("Enter")
+    _status_has(page, text)  # the landing page's library is a grid too: wait for this query's
+    page.wait_for_function(SCORED)  # the grid can lag the status line by a frame: wait for scored tiles
     return _loaded_names(page, count)
+
+
+def _status_has(page: Page, text: str) -> None:
+    page.wait_for_function(f"document.querySelector('#mm-status')?.innerText.includes({text!r})")
 
 
 def _shot(page: Page, name: str) -> Path:
@@ -90,7 +102,7 @@ def _shot(page: Page, name: str) -> Path:
 def test_a_bad_compose_line_shows_one_toast_and_keeps_the_results(served: RunningUI, page: Page,
                                                                   caplog: pytest.LogCaptureFixture,
                                                                   capfd: pytest.CaptureFixture[str]) -> None:
-    page.goto(served.url)
+    _open(page, served.url)
     names = _search(page, "a red square", 8)
     status = page.locator("#mm-status").inner_text()
     capfd.readouterr()
@@ -112,7 +124,7 @@ def test_a_bad_compose_line_shows_one_toast_and_keeps_the_results(served: Runnin
 
 
 def test_a_bad_folder_in_the_index_tab_leaves_no_error_pill(served: RunningUI, page: Page) -> None:
-    page.goto(served.url)
+    _open(page, served.url)
     page.wait_for_function("document.querySelector('#mm-summary')?.innerText.includes('8 images')")
     page.get_by_role("tab", name="Index").click()
     page.get_by_label("Add or update a folder").fill("/no/such/folder")
@@ -127,12 +139,14 @@ def test_a_bad_folder_in_the_index_tab_leaves_no_error_pill(served: RunningUI, p
 
 def test_tiles_show_captions_the_preview_fills_its_panel_and_chips_come_from_the_index(
         served: RunningUI, page: Page) -> None:
-    page.goto(served.url)
+    _open(page, served.url)
     placeholder = page.locator("#mm-query textarea").get_attribute("placeholder") or ""
     assert placeholder.startswith("e.g. a ") and placeholder.endswith(" square") and "dog" not in placeholder
     chips = page.locator("#mm-examples button")
     assert sorted(chips.all_inner_texts()) == [f"a {c} square" for c in ("blue", "green", "red", "yellow")]
     chips.filter(has_text="a green square").click()  # a chip fills the box and searches
+    _status_has(page, "a green square")
+    page.wait_for_function(SCORED)
     _loaded_names(page, 8)
     assert page.locator("#mm-query textarea").input_value() == "a green square"
     assert "a green square" in page.locator("#mm-status").inner_text()
@@ -163,7 +177,7 @@ def _selection_cleared(page: Page) -> None:
 
 def test_more_like_this_and_recommend_show_their_reference_and_clear_the_selection(
         served: RunningUI, page: Page) -> None:
-    page.goto(served.url)
+    _open(page, served.url)
     names = _search(page, "a red square", 8)
     page.locator("#mm-results img").nth(2).click()
     page.wait_for_function("document.querySelector('#mm-preview img')")
@@ -201,7 +215,7 @@ def _previewed(page: Page) -> str:
 
 
 def test_keyboard_moves_through_results_runs_more_like_this_and_closes(served: RunningUI, page: Page) -> None:
-    page.goto(served.url)
+    _open(page, served.url)
     names = _search(page, "a red square", 8)
     page.locator("#mm-results img").nth(1).click()
     assert _previewed(page) == names[1]
@@ -228,7 +242,7 @@ def test_keyboard_moves_through_results_runs_more_like_this_and_closes(served: R
 def test_a_phone_wide_page_stacks_the_panels_and_shows_results_in_two_columns(served: RunningUI,
                                                                              page: Page) -> None:
     page.set_viewport_size({"width": 390, "height": 844})
-    page.goto(served.url)
+    _open(page, served.url)
     _search(page, "a red square", 8)
     assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing sideways
     tiles = [page.locator("#mm-results button.thumbnail-item").nth(i).bounding_box() for i in range(8)]
@@ -246,7 +260,7 @@ def test_a_phone_wide_page_stacks_the_panels_and_shows_results_in_two_columns(se
 
 def test_open_the_original_in_a_new_tab_and_copy_its_path(served: RunningUI, page: Page) -> None:
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
-    page.goto(served.url)
+    _open(page, served.url)
     names = _search(page, "a red square", 8)
     page.locator("#mm-results img").nth(0).click()
     assert _previewed(page) == names[0]
@@ -266,7 +280,7 @@ def test_open_the_original_in_a_new_tab_and_copy_its_path(served: RunningUI, pag
 
 
 def test_likes_survive_a_reload(served: RunningUI, page: Page) -> None:
-    page.goto(served.url)
+    _open(page, served.url)
     _search(page, "a red square", 8)
     page.locator("#mm-results img").nth(1).click()
     liked = _previewed(page)

@@ -11,8 +11,8 @@ import pytest
 from multimodal.cli.main import main
 from multimodal.config import Settings
 from multimodal.index import Index
-from tests.conftest import write_image
 from tests.fixtures.fake_encoder import FakeEncoder
+from tests.fixtures.images import write_image
 
 
 def test_python_m_ui_is_the_ui_subcommand() -> None:

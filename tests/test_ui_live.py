@@ -1,4 +1,4 @@
-"""The web UI served for real: named API endpoints through gradio_client, the README example, what the file
+"""The web UI served for real: named API endpoints through gradio_client, the docs/web-ui.md example, what the file
 route refuses, upload caps, and the login."""
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ from gradio_client import Client, handle_file
 
 from multimodal.errors import ConfigError
 from multimodal.index import Index
-from tests.conftest import write_image
-from tests.fixtures.ui_app import MAX_UPLOAD_BYTES, bomb_png, free_port, served_small_index
+from tests.fixtures.images import write_image
+from tests.fixtures.processes import free_port
+from tests.fixtures.ui_app import MAX_UPLOAD_BYTES, bomb_png, served_small_index
 from ui import RunningUI, launch
 
 pytestmark = pytest.mark.slow  # starting a Gradio server takes seconds
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+WEB_UI_DOC = (Path(__file__).resolve().parents[1] / "docs" / "web-ui.md").read_text()
 MAX_BYTES = MAX_UPLOAD_BYTES
 
 
@@ -64,14 +65,14 @@ def test_more_like_this_and_recommend_endpoints_leave_out_their_inputs(client: C
 
 def test_the_readme_gradio_client_example_runs_against_a_live_app(served, tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch, capsys) -> None:
-    block = re.search(r"## Web UI.*?```python\n(.*?)```", README, re.S)
-    assert block is not None, "the README's Web UI section must show a gradio_client example"
+    block = re.search(r"## API.*?```python\n(.*?)```", WEB_UI_DOC, re.S)
+    assert block is not None, "docs/web-ui.md must show a gradio_client example"
     code = block.group(1)
     assert len([line for line in code.splitlines() if line.strip()]) <= 6
     write_image(tmp_path / "query.jpg", seed=2, size=(300, 200))
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
-    exec(compile(code.replace("http://127.0.0.1:7860/", served[0].url), "README.md", "exec"), namespace)
+    exec(compile(code.replace("http://127.0.0.1:7860/", served[0].url), "docs/web-ui.md", "exec"), namespace)
     printed = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("Loaded as API")]
     assert len(printed) == 5 and all(re.match(r"-?\d\.\d{3}  /.*\.(png|jpg)$", line) for line in printed)
     assert len(namespace["similar"]) == 5

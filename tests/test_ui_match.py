@@ -8,8 +8,8 @@ import pytest
 
 from multimodal import model_notes
 from multimodal.config import Settings
-from multimodal.encoder import ModelSpec
 from multimodal.index import Index
+from multimodal.model_spec import ModelSpec
 from multimodal.store import Hit
 from tests.fixtures.fake_encoder import FakeEncoder
 from tests.fixtures.ui_app import gallery_folder, small_index

@@ -14,11 +14,12 @@ from PIL import Image
 from multimodal.config import Settings
 from multimodal.errors import ConfigError, ImageLoadError
 from multimodal.index import Index
+from multimodal.query_terms import parse_terms
 from multimodal.search import Term
-from tests.conftest import write_image
 from tests.fixtures.fake_encoder import FakeEncoder
+from tests.fixtures.images import write_image
 from tests.fixtures.ui_app import bomb_png, small_index
-from ui.compose import FilterFields, parse_terms
+from ui.compose import FilterFields
 from ui.handlers import Handlers
 from ui.safety import Exposure, check_exposure, is_loopback, load_upload, parse_auth
 from ui.service import Limits, Options, SearchService
@@ -209,8 +210,10 @@ def test_an_empty_index_gets_a_friendly_message_with_the_command_to_run(tmp_path
     gallery, hits, status, *_ = empty.search_text("anything", *OPTS)
     assert hits == [] and gallery["visible"] is False
     assert "multimodal ingest" in status and "empty" in status
-    summary, details, greeting = empty.page_load()
-    assert "No images" in summary and "multimodal ingest" in details and "multimodal ingest" in greeting
+    summary, details, folders = empty.page_load()
+    assert "No images" in summary and "multimodal ingest" in details and folders["choices"] == ["All folders"]
+    gallery, hits, greeting, *_, more = empty.browse("All folders", None, None)  # the landing page
+    assert hits == [] and "multimodal ingest" in greeting and not gallery["visible"] and not more["visible"]
 
 
 def test_ingest_from_the_ui_reports_skipped_files_with_reasons(tmp_path: Path, index: Index) -> None:
@@ -268,3 +271,16 @@ def test_long_captions_are_not_offered_as_examples(tmp_path: Path) -> None:
     idx.ingest(root)
     examples = example_queries(idx.store)
     assert examples == ["a short one"] and all(len(e) <= MAX_CHARS for e in examples)
+
+
+def test_the_app_offers_the_examples_it_is_given_instead_of_the_index_captions(ui_index: Index) -> None:
+    from ui.app import build_app
+
+    def chips(app: gr.Blocks) -> list[list[str]]:
+        [dataset] = [c for c in app.config["components"] if c.get("props", {}).get("elem_id") == "mm-examples"]
+        return dataset["props"]["samples"]
+
+    assert sorted(chips(build_app(ui_index))) == [[f"a {c} square"] for c in ("blue", "green", "red", "yellow")]
+    # The demo passes the queries its tests check at rank 1 (multimodal.demo.EXAMPLE_QUERIES).
+    assert chips(build_app(ui_index, examples=["a red circle", "un cercle rouge"])) == [["a red circle"],
+                                                                                        ["un cercle rouge"]]

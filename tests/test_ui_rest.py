@@ -11,12 +11,13 @@ import httpx
 import pytest
 
 from multimodal.index import Index
-from tests.conftest import write_image
-from tests.fixtures.ui_app import MAX_UPLOAD_BYTES, bomb_png, free_port, served_small_index, small_index
+from tests.fixtures.images import write_image
+from tests.fixtures.processes import free_port
+from tests.fixtures.ui_app import MAX_UPLOAD_BYTES, bomb_png, served_small_index, small_index
 from ui import RunningUI, launch
 
 pytestmark = pytest.mark.slow  # starting a Gradio server takes seconds
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+WEB_UI_DOC = (Path(__file__).resolve().parents[1] / "docs" / "web-ui.md").read_text()
 MAX_BYTES = MAX_UPLOAD_BYTES
 
 
@@ -127,8 +128,8 @@ def test_with_auth_the_api_needs_the_ui_password(tmp_path: Path) -> None:
 
 
 def test_the_readme_curl_examples_name_real_routes(http: httpx.Client) -> None:
-    section = re.search(r"### REST API.*?```(?:bash|sh)\n(.*?)```", README, re.S)
-    assert section is not None, "the README must show curl examples for the REST API"
+    section = re.search(r"### REST API.*?```(?:bash|sh)\n(.*?)```", WEB_UI_DOC, re.S)
+    assert section is not None, "docs/web-ui.md must show curl examples for the REST API"
     commands = [line for line in section.group(1).splitlines() if line.startswith("curl")]
     assert len(commands) >= 3
     schema = http.get("/openapi.json").json()
@@ -141,7 +142,7 @@ def test_the_readme_curl_examples_name_real_routes(http: httpx.Client) -> None:
 
 def test_a_bug_is_a_500_with_one_line_of_json_and_the_traceback_only_in_the_log(
         served, http: httpx.Client, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    service = served[0].app.mm_service
+    service = served[0].app.service
     monkeypatch.setattr(service, "search_text", lambda *_: 1 / 0)
     with caplog.at_level(logging.INFO, logger="ui.rest"):
         reply = http.get("/search", params={"q": "x"})

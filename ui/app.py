@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 import gradio as gr
@@ -16,7 +17,7 @@ from multimodal.index import Index
 from ui import api
 from ui.compose import FORMATS
 from ui.examples import example_queries, placeholder
-from ui.handlers import NO_SELECTION, WELCOME, Handlers
+from ui.handlers import ALL_FOLDERS, NO_SELECTION, WELCOME, Handlers
 from ui.safety import Exposure
 from ui.service import Limits, SearchService
 from ui.thumbnails import Thumbnails
@@ -57,6 +58,8 @@ CSS = """
   box-shadow: 0 0 0 1px transparent inset, var(--shadow-drop); border-color: var(--border-color-primary); }
 #mm-preview img { width: 100% !important; height: 100% !important; object-fit: contain; }
 #mm-examples button { font-size: 0.85rem; }
+#mm-filters { align-items: flex-end; }
+#mm-library { align-self: flex-end; flex-grow: 0 !important; height: 42px; margin-bottom: 10px; }
 #mm-detail-text code { word-break: break-all; }
 #mm-search-row:not(:has(#mm-preview img)) #mm-copy { display: none; }
 footer { opacity: 0.6; }
@@ -117,7 +120,7 @@ COMPOSE_HELP = ("One term per line. A sign and weight go first: `-0.5 people` pu
 
 
 def build_app(index: Index, *, thumbnails: Thumbnails | None = None, exposure: Exposure | None = None,
-              limits: Limits | None = None) -> gr.Blocks:
+              limits: Limits | None = None, examples: Sequence[str] | None = None) -> App:
     """Build the web UI over `index` (thin handlers over its `Searcher`; see `ui.launch` for safe serving).
 
     Args:
@@ -125,46 +128,59 @@ def build_app(index: Index, *, thumbnails: Thumbnails | None = None, exposure: E
         thumbnails: the thumbnail cache (default: the per-user cache folder).
         exposure: host / auth of the server; server-path features are off when public without a password.
         limits: upload caps (bytes, pixels).
+        examples: the "Try" chips and the placeholder (default: drawn from the index's tags or captions; the demo
+            passes the queries it checks its model on).
     """
     service = SearchService(index, thumbnails, exposure=exposure, limits=limits)
     handlers = Handlers(service)
-    with gr.Blocks(title=f"{TITLE} · image search", analytics_enabled=False, fill_width=True,
-                   delete_cache=(3600, 24 * 3600)) as app:  # result thumbnails Gradio copied: gone after a day
+    with App(service, title=f"{TITLE} · image search", analytics_enabled=False, fill_width=True,
+             delete_cache=(3600, 24 * 3600)) as app:  # result thumbnails Gradio copied: gone after a day
         api.register(service)  # first, so the public endpoints get their plain names
-        summary, details, status, likes = _layout(handlers, service)
-        app.load(handlers.page_load, outputs=[summary, details, status], api_visibility="private")
+        summary, details, likes, folder = _layout(app, handlers, service, examples)
+        app.load(None, js=KEYS_JS)  # the keyboard: a script run once the page has loaded
+        app.load(handlers.page_load, outputs=[summary, details, folder], api_visibility="private")
         app.load(feedback, likes[:2], likes[2], api_visibility="private")  # likes kept in the browser
-    app.mm_service = service  # type: ignore[attr-defined]  # launch() reads it (allowed paths, warm-up)
-    # Gradio 6 takes theme and CSS at launch(); preset them so build_app(...).launch() keeps the look.
-    app._deprecated_theme = THEME
-    app._deprecated_css = CSS
-    app._deprecated_js = KEYS_JS
     return app
 
 
-def _layout(handlers: Handlers, service: SearchService) -> tuple[Any, ...]:
+class App(gr.Blocks):
+    """The UI's Blocks. It knows its `service` (the launcher reads the served folders from it and warms its
+    model), and launches with the UI's theme and CSS unless told otherwise: Gradio 6 takes those at launch()."""
+
+    def __init__(self, service: SearchService, **blocks: Any) -> None:
+        super().__init__(**blocks)
+        self.service = service
+
+    def launch(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("theme", THEME)
+        kwargs.setdefault("css", CSS)
+        return super().launch(*args, **kwargs)
+
+
+def _layout(app: gr.Blocks, handlers: Handlers, service: SearchService,
+            examples: Sequence[str] | None) -> tuple[Any, ...]:
     with gr.Row(equal_height=False, elem_id="mm-title-row"):
         gr.Markdown(f"# {TITLE}<span class='mm-accent'>.</span>\nSearch your images and captions by text, "
                     "by image, or both.", elem_id="mm-header")
         summary = gr.Markdown(elem_id="mm-summary")
     with gr.Tabs():
         with gr.Tab("Search", id="search"):
-            status, likes = _search_tab(handlers, service)
+            likes, folder = _search_tab(app, handlers, service, examples)
         with gr.Tab("Index", id="index"):
             details = _index_tab(handlers, summary, service)
-        add_toolkit_tabs(service.index, searcher=lambda: service.searcher, trusted=service.exposure.trusted,
-                         thumbs=service.thumbnails)
-    return summary, details, status, likes
+        add_toolkit_tabs(service)
+    return summary, details, likes, folder
 
 
-def _search_tab(handlers: Handlers, service: SearchService) -> tuple[gr.Markdown, tuple[Any, Any, Any]]:
+def _search_tab(app: gr.Blocks, handlers: Handlers, service: SearchService,
+                examples: Sequence[str] | None) -> tuple[Any, ...]:
     hits = gr.State([])
     selected = gr.State(None)
     liked, disliked = _likes_storage(service)
     with gr.Row(equal_height=False, elem_id="mm-search-row"):
         with gr.Column(scale=3, min_width=300):
-            query = _query_panel(service)
-            opts = _options_panel()
+            query = _query_panel(service, examples)
+            k, target, threshold, fmt = _options_panel()
             with gr.Column(variant="panel", elem_id="mm-feedback"):
                 fb = gr.Markdown(feedback([], []))
                 with gr.Row():
@@ -172,10 +188,12 @@ def _search_tab(handlers: Handlers, service: SearchService) -> tuple[gr.Markdown
                                         min_width=80)
                     clear_btn = gr.Button("Clear", size="sm", scale=1, min_width=60)
         with gr.Column(scale=8, min_width=420):
+            folder, date_from, date_to, sort, library_btn = _filter_row()
             status = gr.Markdown(WELCOME, elem_id="mm-status")
             gallery = gr.Gallery(label="Results", show_label=False, columns=4, height="auto", object_fit="cover",
                                  allow_preview=False, elem_id="mm-results", buttons=[], interactive=False,
                                  visible=False)
+            more_pages = gr.Button("Show more", size="sm", visible=False, elem_id="mm-more-pages")
             captions = gr.Markdown(elem_id="mm-captions")
         with gr.Column(scale=3, min_width=280):
             preview = gr.Image(label="Selected", show_label=False, interactive=False, height=280,
@@ -189,7 +207,11 @@ def _search_tab(handlers: Handlers, service: SearchService) -> tuple[gr.Markdown
             copy_btn = gr.Button("Copy its path", size="sm", elem_id="mm-copy")
             gr.Markdown("<small>Keys: ← → next result · Enter more like this · Esc close</small>",
                         elem_id="mm-keys")
-    results = [gallery, hits, status, captions, selected, preview, detail, more_btn, like_btn, dislike_btn, close_btn]
+    selection = [selected, preview, detail, more_btn, like_btn, dislike_btn, close_btn]
+    results = [gallery, hits, status, captions, *selection, sort, more_pages]
+    opts = [k, target, threshold, folder, fmt, date_from, date_to, sort]
+    library = [folder, date_from, date_to]
+    app.load(handlers.browse, library, results, api_visibility="private")  # the landing page: the library
     private: dict[str, Any] = {"api_visibility": "private"}
     text_box, text_btn, chips, upload, path, img_btn, lines, comp_upload, weight, comp_btn = query
     for trigger in (text_box.submit, text_btn.click):
@@ -199,15 +221,34 @@ def _search_tab(handlers: Handlers, service: SearchService) -> tuple[gr.Markdown
     for trigger in (img_btn.click, upload.upload, path.submit):
         trigger(handlers.search_image, [upload, path, *opts], results, **private)
     comp_btn.click(handlers.search_composed, [lines, comp_upload, weight, *opts], results, **private)
-    gallery.select(handlers.select, [hits], results[4:], **private)
-    close_btn.click(handlers.close, None, results[4:], **private)
+    library_btn.click(handlers.browse, library, results, **private)
+    more_pages.click(handlers.browse_more, [hits, *library], results, **private)
+    for trigger in (folder.input, date_from.change, date_to.change, date_from.submit, date_to.submit):
+        trigger(handlers.refilter, [hits, *library], results, **private)
+    sort.input(handlers.resort, [hits, sort], [gallery, hits, *selection], **private)
+    gallery.select(handlers.select, [hits], selection, **private)
+    close_btn.click(handlers.close, None, selection, **private)
     copy_btn.click(None, None, None, js=COPY_PATH_JS)
     more_btn.click(handlers.more_like_this, [selected, *opts], results, **private)
     like_btn.click(handlers.like, [selected, liked, disliked], [liked, disliked, fb], **private)
     dislike_btn.click(handlers.dislike, [selected, liked, disliked], [liked, disliked, fb], **private)
     rec_btn.click(handlers.recommend, [liked, disliked, *opts], results, **private)
     clear_btn.click(handlers.clear_feedback, None, [liked, disliked, fb], **private)
-    return status, (liked, disliked, fb)
+    return (liked, disliked, fb), folder
+
+
+def _filter_row() -> tuple[Any, ...]:
+    """Folder and dates (for the library and for searches), the results' sort switch, the way back to the library."""
+    with gr.Row(equal_height=True, elem_id="mm-filters"):
+        folder = gr.Dropdown([ALL_FOLDERS], value=ALL_FOLDERS, label="Folder", allow_custom_value=True, scale=4,
+                             min_width=160, elem_id="mm-folder")
+        date_from = gr.DateTime(label="From", include_time=False, type="string", scale=2, min_width=150,
+                                elem_id="mm-from")
+        date_to = gr.DateTime(label="To", include_time=False, type="string", scale=2, min_width=150, elem_id="mm-to")
+        sort = gr.Radio(["relevance", "date"], value="relevance", label="Sort results by", visible=False, scale=2,
+                        min_width=140, elem_id="mm-sort")
+        library_btn = gr.Button("Library", size="sm", scale=1, min_width=70, elem_id="mm-library")
+    return folder, date_from, date_to, sort, library_btn
 
 
 def _likes_storage(service: SearchService) -> tuple[gr.BrowserState, gr.BrowserState]:
@@ -220,12 +261,12 @@ def _likes_storage(service: SearchService) -> tuple[gr.BrowserState, gr.BrowserS
             gr.BrowserState([], storage_key=f"mm-disliked-{key}", secret=key))
 
 
-def _query_panel(service: SearchService) -> tuple[Any, ...]:
+def _query_panel(service: SearchService, chosen: Sequence[str] | None) -> tuple[Any, ...]:
     trusted = service.exposure.trusted
     path_hint = "or a path on this machine" if trusted else "(server paths are off on a public UI)"
     with gr.Tabs():
         with gr.Tab("Text"):
-            examples = example_queries(service.index.store)
+            examples = list(chosen) if chosen is not None else example_queries(service.index.store)
             text_box = gr.Textbox(label="Describe what you are looking for", placeholder=placeholder(examples),
                                   lines=1, max_lines=3, autofocus=True, elem_id="mm-query")
             text_btn = gr.Button("Search", variant="primary", elem_id="mm-search")
@@ -246,18 +287,14 @@ def _query_panel(service: SearchService) -> tuple[Any, ...]:
     return text_box, text_btn, chips, upload, path, img_btn, lines, comp_upload, weight, comp_btn
 
 
-def _options_panel() -> list[Any]:
-    with gr.Accordion("Options and filters", open=False):
+def _options_panel() -> tuple[Any, ...]:
+    with gr.Accordion("Search options", open=False):
         k = gr.Slider(1, 100, value=24, step=1, label="Results")
         target = gr.Radio(["images", "captions", "both"], value="images", label="Search",
                           info="images, their captions, or both (best of each image)")
         threshold = gr.Slider(0, 1, value=0, step=0.01, label="Minimum similarity", info="0 = no minimum")
-        folder = gr.Textbox(label="Folder", placeholder="only images under this folder")
         fmt = gr.Dropdown(["Any", *FORMATS], value="Any", label="Format")
-        with gr.Row():
-            date_from = gr.DateTime(label="From", include_time=False, type="string")
-            date_to = gr.DateTime(label="To", include_time=False, type="string")
-    return [k, target, threshold, folder, fmt, date_from, date_to]
+    return k, target, threshold, fmt
 
 
 def _index_tab(handlers: Handlers, summary: gr.Markdown, service: SearchService) -> gr.Markdown:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from itertools import islice
 
-from multimodal.store import CAPTION, Store
+from multimodal.records import CAPTION
+from multimodal.store import Store
 from multimodal.tagging import known_tags
 
 MAX_CHARS = 40  # a chip is a short phrase; long captions make poor examples

@@ -17,16 +17,18 @@ from typing import Any, TypeVar
 import gradio as gr
 
 from multimodal.errors import EmptyIndexError, ImageLoadError, MultimodalError
+from multimodal.query_terms import parse_terms
 from multimodal.search import Term
 from multimodal.store import Hit
 from ui import views
-from ui.compose import FilterFields, parse_terms
-from ui.service import NEAREST_CAPTIONS, Options, SearchService
+from ui.compose import FilterFields
+from ui.service import NEAREST_CAPTIONS, Options, SearchService, ordered
 
 _log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 WELCOME = ("### Find anything in your pictures\nDescribe it in words, drop in a similar image, or mix both "
            "in **Compose**. Click a result to see it larger and find more like it.")
+ALL_FOLDERS = "All folders"
 REFERENCE_THUMBS = 4  # liked images shown above a recommendation
 NO_SELECTION = "_Click a result to see it here, find more like it, or like / dislike it._"
 
@@ -79,11 +81,16 @@ def toast_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _folder(choice: str | None) -> str | None:
+    return None if choice == ALL_FOLDERS else choice
+
+
 def options(k: float, target: str, threshold: float, folder: str | None, fmt: str | None,
-            date_from: Any, date_to: Any) -> Options:
-    """The sidebar's widgets → search options (threshold 0 means no threshold)."""
-    filters = FilterFields(folder, fmt, date_from, date_to).to_filters()
-    return Options(k=int(k), target=target, threshold=float(threshold) or None, filters=filters)  # type: ignore[arg-type]
+            date_from: Any, date_to: Any, order: str = "relevance") -> Options:
+    """The sidebar's and filter row's widgets → search options (threshold 0 means no threshold)."""
+    filters = FilterFields(_folder(folder), fmt, date_from, date_to).to_filters()
+    return Options(k=int(k), target=target, threshold=float(threshold) or None, filters=filters,  # type: ignore[arg-type]
+                   order=order)  # type: ignore[arg-type]
 
 
 class Handlers:
@@ -94,18 +101,64 @@ class Handlers:
 
     # -- results -------------------------------------------------------------------------------
     def _results(self, what: str, run: Callable[[], list[Hit]], reference: str = "") -> tuple[Any, ...]:
-        """(gallery, hits, status, captions, selected, preview, details, *4 button states) after a search;
-        the selection is cleared, and `reference` (HTML) says what the results are relative to."""
+        """(gallery, hits, status, captions, selected, preview, details, *4 button states, sort switch, next
+        page button) after a search; the selection is cleared, and `reference` (HTML) says what the results
+        are relative to."""
         started = time.perf_counter()
         try:
             hits = run()
         except EmptyIndexError:
-            empty = gr.update(value=[], visible=False)
-            return (empty, [], views.empty_index(self.service.index.store.location), "", *self._selection(None))
+            return self._empty()
         thumbs = self.service.grid_thumbnails(hits)
         message = reference + views.status(what, hits, time.perf_counter() - started)
         shown = gr.update(value=views.gallery(hits, thumbs), visible=bool(hits), selected_index=None)
-        return (shown, hits, message, "", *self._selection(None))
+        return (shown, hits, message, "", *self._selection(None), gr.update(visible=bool(hits)),
+                gr.update(visible=False))
+
+    def _empty(self) -> tuple[Any, ...]:
+        empty = gr.update(value=[], visible=False)
+        hidden = gr.update(visible=False)
+        return (empty, [], views.empty_index(self.service.index.store.location), "", *self._selection(None),
+                hidden, hidden)
+
+    @toast_errors
+    def resort(self, hits: list[Hit], order: str) -> tuple[Any, ...]:
+        """The shown results in the other order (relevance or date); nothing is searched again."""
+        if not hits or any(views.unscored(h) for h in hits):
+            return gr.skip()  # the library is always newest first
+        hits = ordered(hits, order)
+        shown = gr.update(value=views.gallery(hits, self.service.grid_thumbnails(hits)), selected_index=None)
+        return (shown, hits, *self._selection(None))
+
+    # -- browsing ------------------------------------------------------------------------------
+    @toast_errors
+    def browse(self, folder: str | None, date_from: Any, date_to: Any) -> tuple[Any, ...]:
+        """The library's first page under the folder and date filters (the landing page)."""
+        return self._browse([], folder, date_from, date_to)
+
+    @toast_errors
+    def browse_more(self, shown: list[Hit], folder: str | None, date_from: Any, date_to: Any) -> tuple[Any, ...]:
+        """The next page of the library, added below the images shown."""
+        return self._browse(list(shown or []), folder, date_from, date_to)
+
+    @toast_errors
+    def refilter(self, shown: list[Hit], folder: str | None, date_from: Any, date_to: Any) -> tuple[Any, ...]:
+        """A filter changed: the library view follows it; search results wait for the next search."""
+        if shown and not all(views.unscored(h) for h in shown):
+            return gr.skip()
+        return self._browse([], folder, date_from, date_to)
+
+    def _browse(self, shown: list[Hit], folder: str | None, date_from: Any, date_to: Any) -> tuple[Any, ...]:
+        filters = FilterFields(_folder(folder), None, date_from, date_to).to_filters()
+        page, total = self.service.browse(filters, offset=len(shown))
+        if not total and not filters.clauses() and not self.service.info().images:
+            return self._empty()
+        hits = shown + page
+        thumbs = self.service.grid_thumbnails(hits)
+        shown_update = gr.update(value=views.gallery(hits, thumbs), visible=bool(hits), selected_index=None)
+        more = gr.update(visible=len(hits) < total, value=f"Show more ({total - len(hits):,} left)")
+        return (shown_update, hits, views.library_status(len(hits), total, filters), "", *self._selection(None),
+                gr.update(visible=False), more)
 
     def _selection(self, hit: Hit | None) -> tuple[Any, ...]:
         enabled = gr.update(interactive=hit is not None)
@@ -215,8 +268,8 @@ class Handlers:
         return views.report(rep), gr.update(value=rows, visible=bool(rows)), summary, details
 
     @toast_errors
-    def page_load(self) -> tuple[str, str, str]:
-        """Header, index panel, and the search tab's greeting (or how to fill an empty index)."""
+    def page_load(self) -> tuple[Any, ...]:
+        """Header, index panel and the library filter's folders (the library itself: `browse`)."""
         summary, details = self._index_state(refresh=False)
-        info = self.service.info()
-        return summary, details, WELCOME if info.images else views.empty_index(info.location)
+        folders = self.service.folders() if self.service.info().images else []
+        return summary, details, gr.update(choices=[ALL_FOLDERS, *folders])

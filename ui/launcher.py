@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,18 +23,19 @@ DEFAULT_PORT = 7860
 class RunningUI:
     """A UI served in the background (`launch(..., block=False)`); `close()` stops it."""
 
-    app: Any  # gr.Blocks
+    app: Any  # ui.app.App (a gr.Blocks; gradio loads only when the app is built)
     url: str
 
     def close(self) -> None:
         self.app.close()
-        self.app.mm_service.thumbnails.close()
+        self.app.service.thumbnails.close()
 
 
 def launch(index: Index, host: str = DEFAULT_HOST, port: int | None = DEFAULT_PORT,
            auth: str | tuple[str, str] | None = None, insecure_public: bool = False, open_browser: bool = False, *,
            block: bool = True, thumbnail_dir: Path | None = None, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
-           max_upload_pixels: int = DEFAULT_MAX_UPLOAD_PIXELS, quiet: bool = False) -> RunningUI:
+           max_upload_pixels: int = DEFAULT_MAX_UPLOAD_PIXELS, quiet: bool = False,
+           examples: Sequence[str] | None = None) -> RunningUI:
     """Build the app over `index` and serve it.
 
     Args:
@@ -48,6 +50,7 @@ def launch(index: Index, host: str = DEFAULT_HOST, port: int | None = DEFAULT_PO
         max_upload_bytes: larger uploads are refused by the upload route.
         max_upload_pixels: larger query images are refused before decoding.
         quiet: do not print the URL.
+        examples: the search box's example queries (default: drawn from the index).
 
     Raises:
         ConfigError: a public host without auth or `insecure_public`, or a malformed `auth`.
@@ -58,12 +61,13 @@ def launch(index: Index, host: str = DEFAULT_HOST, port: int | None = DEFAULT_PO
     from ui import rest
 
     passive_wait_policy()  # before the model (and torch) loads, unless the program chose a policy
-    from ui.app import CSS, THEME, build_app
+    from ui.app import build_app
 
     thumbnails = Thumbnails(thumbnail_dir, max_pixels=index.settings.max_pixels)
     app = build_app(index, thumbnails=thumbnails, exposure=exposure,
-                    limits=Limits(max_upload_bytes=max_upload_bytes, max_upload_pixels=max_upload_pixels))
-    service = app.mm_service  # type: ignore[attr-defined]
+                    limits=Limits(max_upload_bytes=max_upload_bytes, max_upload_pixels=max_upload_pixels),
+                    examples=examples)
+    service = app.service
     allowed = [str(thumbnails.folder), *(str(r) for r in service.roots())]
     service.on_new_root = lambda root: _allow(app, root)
     threading.Thread(target=service.warm_up, name="warm-up", daemon=True).start()
@@ -71,7 +75,7 @@ def launch(index: Index, host: str = DEFAULT_HOST, port: int | None = DEFAULT_PO
     _, url, _ = app.launch(
         server_name=host, server_port=port, auth=credentials, inbrowser=open_browser, prevent_thread_lock=True,
         allowed_paths=allowed, max_file_size=max_upload_bytes, show_error=True, quiet=True, ssr_mode=False,
-        footer_links=["api"], theme=THEME, css=CSS, share=False, mcp_server=False,
+        footer_links=["api"], share=False, mcp_server=False,  # theme and CSS: App.launch
     )
     rest.mount(app.server_app, service, credentials)
     running = RunningUI(app, url)

@@ -73,7 +73,7 @@ def build(service: SearchService, auth: tuple[str, str] | None, *, tokens: Any =
             return
         raise RestError(401, "log in: HTTP Basic with the UI's user and password")
 
-    guarded = {"dependencies": [Depends(login)]}
+    guarded: dict[str, Any] = {"dependencies": [Depends(login)]}
 
     @api.get("/search", **guarded)
     def search_text(q: Annotated[str, Query(min_length=1, description="what to look for, in words")],

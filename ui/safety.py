@@ -16,7 +16,8 @@ from PIL import Image
 
 from multimodal.errors import ConfigError, ImageLoadError
 from multimodal.images import load_image
-from multimodal.store import IMAGE, Store
+from multimodal.records import IMAGE
+from multimodal.store import Store
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_MAX_UPLOAD_BYTES = 25 * 1024 * 1024  # a large phone photo is 5-15 MB

@@ -1,9 +1,11 @@
 """The embedding-space toolkit in the web UI: Duplicates, Tags, Map, Bias probe and Storage tabs.
 
-`add_toolkit_tabs(index, ...)` adds them inside the app's `gr.Tabs()`. What each button does is a method
-of `Toolkit` (plain values in, plain values out, typed errors turned into `gr.Error`), so it is tested
-without a browser; the library does the work (multimodal.duplicates, tagging, space_map, probe).
-Writing to the index (tagging) and naming server folders (probe targets) need a trusted UI, as ingest does.
+`add_toolkit_tabs(service)` adds them inside the app's `gr.Tabs()`. What each button does is a method
+of `Toolkit` (plain values in, plain values out, the library's typed errors raised), so it is tested
+without a browser; the work goes through the app's `SearchService` (its model, lock, thumbnails and exposure
+rules) to the library (multimodal.duplicates, tagging, space_map, probe). In the page, an error is one toast
+and the tab keeps what it showed, as on the Search tab. Writing to the index (tagging) and naming server
+folders (probe targets) need a trusted UI, as ingest does.
 """
 
 from __future__ import annotations
@@ -12,26 +14,20 @@ import csv
 import html
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from multimodal.duplicate_moves import FileDetails, file_details
-from multimodal.duplicates import DEFAULT_RELATIVE, DuplicateGroup, DuplicateReport, find_duplicates
+from multimodal.duplicate_moves import FileDetails
+from multimodal.duplicates import DEFAULT_RELATIVE, DuplicateGroup, DuplicateReport
 from multimodal.errors import ConfigError, MultimodalError
-from multimodal.evaluate import ann_recall
-from multimodal.index import Index
-from multimodal.map_page import COLOUR_BY, render_page
-from multimodal.model_scores import ModelScores, folder_of, read_scores
-from multimodal.probe import parse_attribute, parse_targets, run_probe
-from multimodal.search import Filters, Searcher
-from multimodal.space_map import build_map, thumbnails
-from multimodal.tagging import known_tags, parse_labels, tag_images
-from ui.handlers import friendly_errors
-from ui.thumbnails import Source, Thumbnails
+from multimodal.map_page import COLOUR_BY
+from multimodal.model_scores import ModelScores
+from ui.handlers import toast_errors
+from ui.service import SearchService
+from ui.thumbnails import Source
 
 UI_MAP_SAMPLE = 500  # points drawn in the UI (thumbnails are made for each); the CLI goes further
 _MAX_GROUP_SHOWN = 24
@@ -47,20 +43,16 @@ class Found:
 
 
 class Toolkit:
-    """The tabs' actions over one index. `searcher` returns the app's searcher (loaded once, under its lock)."""
+    """The tabs' actions, each a few lines over the app's `SearchService` (its model, lock, thumbnails and
+    exposure rules). They raise the library's typed errors; `add_toolkit_tabs` shows those as toasts."""
 
-    def __init__(self, index: Index, searcher: Callable[[], Searcher] | None = None, trusted: bool = True,
-                 thumbs: Thumbnails | None = None) -> None:
-        self.index = index
-        self.searcher = searcher or (lambda: index.searcher)
-        self.trusted = trusted
-        self.thumbs = thumbs or Thumbnails(max_pixels=index.settings.max_pixels)
+    def __init__(self, service: SearchService) -> None:
+        self.service = service
 
     # -- duplicates ------------------------------------------------------------------------
-    @friendly_errors
     def duplicates(self, threshold: float, folder: str) -> tuple[str, Any, Found]:
         """Status text, the group picker, and what was found (kept in a State). Never moves or deletes."""
-        report = find_duplicates(self.index.store, threshold or None, where=_folder_clause(folder))
+        report, details = self.service.duplicates(threshold or None, folder or "")
         how = (f"similarity ≥ {report.threshold:.3f}" if report.threshold is not None else
                f"similarity relative to each image's neighbourhood ({DEFAULT_RELATIVE}): "
                f"≥ {report.typical_threshold:.3f} typically")
@@ -75,8 +67,7 @@ class Toolkit:
                        "ingest their folders again to check them.")
         choices = [_group_label("near", n, g) for n, g in enumerate(report.near)]
         choices += [_group_label("identical", n, g) for n, g in enumerate(report.exact)]
-        found = Found(report, file_details(self.index.store, report.near + report.exact))
-        return status, gr.update(choices=choices, value=choices[0] if choices else None), found
+        return status, gr.update(choices=choices, value=choices[0] if choices else None), Found(report, details)
 
     def group_images(self, choice: str | None, found: Found | None) -> tuple[list[tuple[str, str]], list[list[str]]]:
         """The chosen group's thumbnails side by side (captioned with the file name) and a table of each
@@ -86,14 +77,14 @@ class Toolkit:
         kind, number = choice.split(" ", 2)[:2]
         group = (found.report.near if kind == "near" else found.report.exact)[int(number.strip("#:")) - 1]
         paths = group.paths[:_MAX_GROUP_SHOWN]
-        shown = self.thumbs.many([Source(p) for p in paths])
+        shown = self.service.thumbnails.many([Source(p) for p in paths])
         rows = [_detail_row(p, found.details.get(p)) for p in paths]
         return ([(str(thumb), " · ".join(row[:4])) for thumb, row in zip(shown, rows, strict=True)], rows)
 
     def export_duplicates(self, found: Found | None) -> str | None:
         """Every group as a CSV file (group, kind, path and the details); the path of that file, for download."""
         if found is None:
-            raise gr.Error("Find duplicates first.")
+            raise ConfigError("Find duplicates first.")
         out = Path(tempfile.mkdtemp(prefix="mm-duplicates-")) / f"duplicates-{time.strftime('%Y%m%d-%H%M%S')}.csv"
         with open(out, "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
@@ -106,13 +97,9 @@ class Toolkit:
         return str(out)
 
     # -- tags ------------------------------------------------------------------------------
-    @friendly_errors
     def tag(self, labels: str, templates: str, top: float, min_score: float) -> str:
-        if not self.trusted:
-            raise ConfigError("tagging writes to the index; it is off on a public UI without a password")
         prompts = tuple(t.strip() for t in templates.splitlines() if t.strip()) or ("a photo of a {label}",)
-        report = tag_images(self.index.store, self.searcher().encoder, parse_labels(labels), templates=prompts,
-                            top=int(top), min_score=float(min_score))
+        report = self.service.tag(labels, prompts, int(top), float(min_score))
         rows = "\n".join(f"| {label} | {report.counts.get(label, 0)} |" for label in report.labels)
         return (f"Tagged {report.images - report.untagged} of {report.images} images in {report.seconds:.1f}s; "
                 f"search with the tag filter (`multimodal search ... --tag LABEL`).\n\n| label | images |\n|---|---|\n"
@@ -120,34 +107,24 @@ class Toolkit:
 
     def current_tags(self) -> str:
         try:
-            tags = known_tags(self.index.store)
+            tags = self.service.known_tags()
         except MultimodalError as e:
             return str(e)
         return f"Current tags: {', '.join(tags)}" if tags else "The index has no tags yet."
 
     # -- map -------------------------------------------------------------------------------
-    @friendly_errors
     def map(self, queries: str, colour_by: str, sample: float, with_thumbnails: bool) -> str:
-        space = build_map(self.index.store, sample=int(sample))
-        for text in (q.strip() for q in queries.splitlines()):
-            if text:
-                space.place(text, self.searcher().text_vector(text))
-        thumbs = thumbnails([p.path for p in space.points], max_pixels=self.index.settings.max_pixels) \
-            if with_thumbnails else {}
-        page = render_page(space, colour_by=colour_by, thumbnails=thumbs)
+        texts = [q.strip() for q in queries.splitlines() if q.strip()]
+        page = self.service.space_map(texts, int(sample), colour_by, with_thumbnails)
         # An iframe keeps the page's own script and styles apart from Gradio's.
         return (f'<iframe title="map of the embedding space" srcdoc="{html.escape(page, quote=True)}" '
                 'style="width:100%;height:82vh;border:0"></iframe>')
 
     # -- bias probe ------------------------------------------------------------------------
-    @friendly_errors
     def probe(self, targets: str, first: str, second: str, template: str, permutations: float) -> str:
-        parsed = parse_targets(targets)
-        if not self.trusted and any(t.kind == "folder" for t in parsed):
-            raise ConfigError("folders on the server cannot be named on a public UI; use tags (tag:LABEL)")
-        result = run_probe(self.index.store, self.searcher().encoder, parsed,
-                           (parse_attribute(first), parse_attribute(second)),
-                           template=template.strip() or "{word}", permutations=int(permutations))
+        if not targets.strip():
+            raise ConfigError("name two image groups, e.g. tag:cat,tag:dog (or two folders on this machine)")
+        result = self.service.probe(targets, first, second, template.strip() or "{word}", int(permutations))
         (x, y), (a, b) = result.targets, result.attributes
         return (f"**{result.sentence}**\n\n| | {x} | {y} |\n|---|---|---|\n| images | {result.sizes[0]} | "
                 f"{result.sizes[1]} |\n| mean association ({a} − {b}) | {result.mean_association[0]:+.4f} | "
@@ -156,43 +133,36 @@ class Toolkit:
                 "Toolkit section for what this probe cannot tell you.")
 
     # -- storage ---------------------------------------------------------------------------
-    def storage(self, measure: bool = False) -> str:
-        """How vectors are stored (and, when asked, the search's measured recall); errors read as text."""
+    def storage(self) -> str:
+        """How vectors are stored, as text (read at every page load: an empty index says so here, no toast)."""
         try:
-            return self._storage(measure)
+            return "\n\n".join(self._storage_lines())
         except MultimodalError as e:
             return str(e)
 
-    def _storage(self, measure: bool) -> str:
-        store = self.index.store
-        store.collection  # noqa: B018 - raises EmptyIndexError with a helpful message
-        codec, dim = store.codec, store.dim()
-        stored = codec.basis.shape[0] if codec.basis is not None else dim
-        lines = [f"Vectors are stored as **{codec.name}**: {stored} numbers each (the model makes {dim}).",
-                 "The form is chosen at the first ingest (`multimodal ingest --compress float16|pcaN`)."]
-        spec = store.model_spec()
-        folder = folder_of(spec.model) if spec else None
-        if spec and folder:
-            lines += _model_score_lines(read_scores(folder)) or [
-                f"No measured numbers beside the model yet: `multimodal eval DATA --model {spec.model}` records them."]
-        if measure:
-            scores = ann_recall(store)
-            lines.append(f"Search recall@{scores.k}: **{scores.recall:.3f}** of the exact top {scores.k} "
-                         f"(over the stored vectors, {scores.queries} queries, {scores.vectors} images).")
+    def measure(self) -> str:
+        """The storage text plus the search's measured recall (the button; errors raise, shown as a toast)."""
+        lines = self._storage_lines()
+        scores = self.service.search_recall()
+        lines.append(f"Search recall@{scores.k}: **{scores.recall:.3f}** of the exact top {scores.k} "
+                     f"(over the stored vectors, {scores.queries} queries, {scores.vectors} images).")
         return "\n\n".join(lines)
 
+    def _storage_lines(self) -> list[str]:
+        facts = self.service.storage()
+        lines = [f"Vectors are stored as **{facts.codec}**: {facts.stored} numbers each (the model makes {facts.dim}).",
+                 "The form is chosen at the first ingest (`multimodal ingest --compress float16|pcaN`)."]
+        if facts.scores is not None:
+            lines += _model_score_lines(facts.scores) or [
+                f"No measured numbers beside the model yet: `multimodal eval DATA --model {facts.model}` records them."]
+        return lines
 
-def add_toolkit_tabs(index: Index, *, searcher: Callable[[], Searcher] | None = None, trusted: bool = True,
-                     thumbs: Thumbnails | None = None) -> None:
-    """Add the toolkit's tabs; call inside the app's `gr.Tabs()` block.
 
-    Args:
-        index: the index the tabs work on.
-        searcher: returns the app's searcher (so the model loads once, under the app's lock).
-        trusted: False on a public UI without a password: no tagging, no server folders.
-        thumbs: the app's thumbnail cache (its folder is one the app serves).
-    """
-    kit = Toolkit(index, searcher, trusted, thumbs)
+def add_toolkit_tabs(service: SearchService) -> None:
+    """Add the toolkit's tabs over the app's service; call inside the app's `gr.Tabs()` block. Errors show as
+    one toast and leave the tab as it was, as on the Search tab."""
+    kit = Toolkit(service)
+    trusted = service.exposure.trusted
     private: dict[str, Any] = {"api_visibility": "private"}
     with gr.Tab("Duplicates", id="duplicates"):
         with gr.Row():
@@ -210,9 +180,9 @@ def add_toolkit_tabs(index: Index, *, searcher: Callable[[], Searcher] | None = 
             export = gr.Button("Export the list (CSV)", size="sm")
             exported = gr.File(label="Duplicates list", interactive=False)
         report = gr.State(None)
-        find.click(kit.duplicates, [threshold, folder], [status, picker, report], **private)
-        picker.change(kit.group_images, [picker, report], [side_by_side, details], **private)
-        export.click(kit.export_duplicates, report, exported, **private)
+        find.click(toast_errors(kit.duplicates), [threshold, folder], [status, picker, report], **private)
+        picker.change(toast_errors(kit.group_images), [picker, report], [side_by_side, details], **private)
+        export.click(toast_errors(kit.export_duplicates), report, exported, **private)
     with gr.Tab("Tags", id="tags"):
         current = gr.Markdown(kit.current_tags)  # a callable value: read again at every page load
         labels = gr.Textbox(label="Labels", placeholder="cat, dog, car", interactive=trusted)
@@ -222,7 +192,7 @@ def add_toolkit_tabs(index: Index, *, searcher: Callable[[], Searcher] | None = 
             min_score = gr.Slider(0, 0.99, value=0, step=0.01, label="Minimum score")
         run_tag = gr.Button("Tag images", variant="primary", interactive=trusted)
         tagged = gr.Markdown("" if trusted else "Tagging writes to the index: off on a public UI without a password.")
-        run_tag.click(kit.tag, [labels, templates, top, min_score], tagged, **private).then(
+        run_tag.click(toast_errors(kit.tag), [labels, templates, top, min_score], tagged, **private).then(
             kit.current_tags, None, current, **private)
     with gr.Tab("Map", id="map"):
         with gr.Row():
@@ -232,7 +202,7 @@ def add_toolkit_tabs(index: Index, *, searcher: Callable[[], Searcher] | None = 
             with_thumbs = gr.Checkbox(value=True, label="Thumbnails on hover", scale=1)
         draw = gr.Button("Draw the map", variant="primary")
         page = gr.HTML()
-        draw.click(kit.map, [queries, colour_by, sample, with_thumbs], page, **private)
+        draw.click(toast_errors(kit.map), [queries, colour_by, sample, with_thumbs], page, **private)
     with gr.Tab("Bias probe", id="probe"):
         targets = gr.Textbox(label="Two image groups", placeholder="tag:doctor,tag:nurse  or  /photos/a,/photos/b")
         with gr.Row():
@@ -243,18 +213,13 @@ def add_toolkit_tabs(index: Index, *, searcher: Callable[[], Searcher] | None = 
             permutations = gr.Slider(1000, 50000, value=10000, step=1000, label="Permutations")
         probe = gr.Button("Run the probe", variant="primary")
         verdict = gr.Markdown()
-        probe.click(kit.probe, [targets, first, second, template, permutations], verdict, **private)
+        probe.click(toast_errors(kit.probe), [targets, first, second, template, permutations], verdict, **private)
     with gr.Tab("Storage", id="storage"):
         storage = gr.Markdown(kit.storage)
         measure = gr.Button("Measure search recall")
-        measure.click(lambda: kit.storage(True), None, storage, **private)
+        measure.click(toast_errors(kit.measure), None, storage, **private)
         refresh = gr.Button("Refresh", size="sm")
         refresh.click(kit.storage, None, storage, **private)
-
-
-def _folder_clause(folder: str) -> dict[str, Any] | None:
-    clauses = Filters(folder=folder.strip() or None).clauses()
-    return clauses[0] if clauses else None
 
 
 def _group_label(kind: str, n: int, group: DuplicateGroup) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,7 +13,9 @@ from urllib.parse import quote
 
 from multimodal.ingest import IngestReport
 from multimodal.match import WEAK
-from multimodal.store import CAPTION, Hit, IndexInfo
+from multimodal.records import CAPTION
+from multimodal.search import Filters
+from multimodal.store import Hit, IndexInfo
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~])")
 INGEST_HINT = "multimodal ingest ~/Pictures"
@@ -23,9 +26,20 @@ def md(text: object) -> str:
     return _MD_SPECIAL.sub(r"\\\1", str(text))
 
 
+def unscored(hit: Hit) -> bool:
+    """A browsed image: it answers no query, so it has no score to show."""
+    return math.isnan(hit.score)
+
+
 def label(hit: Hit) -> str:
-    """The label on a thumbnail: score and file name, then the (first) caption on its own line."""
-    text = f"{hit.score:.3f} · {Path(hit.path).name}"
+    """The label on a thumbnail: score (or, browsing, the date) and file name, then the (first) caption on its
+    own line."""
+    name = Path(hit.path).name
+    if unscored(hit):
+        date = hit.metadata.get("date")
+        text = f"{_day(float(date))} · {name}" if date else name
+    else:
+        text = f"{hit.score:.3f} · {name}"
     return f"{text}\n{hit.caption}" if hit.caption else text
 
 
@@ -41,6 +55,25 @@ def status(what: str, hits: Sequence[Hit], seconds: float) -> str:
     if hits[0].match == WEAK:
         return f"### No strong match for {what}; nearest results:\n{line}"
     return line
+
+
+def library_status(shown: int, total: int, filters: Filters) -> str:
+    """What the library view shows: how many images, under which filters, newest first."""
+    where = []
+    if filters.folder:
+        where.append(f"under {_code(filters.folder)}")
+    if filters.date_from is not None:
+        where.append(f"from {_day(filters.date_from)}")
+    if filters.date_to is not None:
+        where.append(f"to {_day(filters.date_to)}")
+    scope = " ".join(where)
+    if not total:
+        return f"No images {scope or 'in the library'}. Try another folder or other dates."
+    noun = "image" if total == 1 else "images"
+    head = f"**Library**{' ' + scope if scope else ''} · {total:,} {noun}, newest first"
+    if shown < total:
+        head += f" · showing {shown:,}"
+    return head + " · search by words or by image on the left; click an image for details"
 
 
 def reference(items: Sequence[tuple[str, Path]], more: int = 0) -> str:
@@ -64,7 +97,8 @@ def empty_index(location: str) -> str:
 
 def hit_details(hit: Hit) -> str:
     meta = hit.metadata
-    lines = [f"**{md(Path(hit.path).name)}** · similarity **{hit.score:.3f}**", "", f"`{hit.path}`", "",
+    score = "" if unscored(hit) else f" · similarity **{hit.score:.3f}**"
+    lines = [f"**{md(Path(hit.path).name)}**{score}", "", f"`{hit.path}`", "",
              f"<a href='{file_url(hit.path)}' target='_blank' rel='noopener' class='mm-open'>Open the original ↗</a>"]
     facts = []
     if meta.get("width") and meta.get("height"):

@@ -4,142 +4,66 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import time
+from dataclasses import fields
 from typing import Any
 
 from multimodal.config import HNSW_FLAGS, PRECISIONS, Settings
 
+OPTION_DEST = {"index_dir": "index"}  # Settings fields set by an option of another name; the rest: --field-name
+
+
+def env(field: str) -> str:
+    """The environment variable behind the Settings field `field` (what Settings.resolve reads)."""
+    return f"MULTIMODAL_{field.upper()}"
+
 
 def add_index_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("index")
-    group.add_argument("--index", metavar="DIR", help="embedded index folder (env MULTIMODAL_INDEX_DIR; "
+    group.add_argument("--index", metavar="DIR", help=f"embedded index folder (env {env('index_dir')}; "
                        "default: the per-user data folder)")
     group.add_argument("--chroma-url", metavar="URL", help="use a Chroma server, e.g. http://localhost:8000 "
-                       "(env MULTIMODAL_CHROMA_URL)")
+                       f"(env {env('chroma_url')})")
     group.add_argument("--chroma-token", metavar="TOKEN", help="token for a Chroma server with token auth "
-                       "(env MULTIMODAL_CHROMA_TOKEN)")
-    group.add_argument("--collection", metavar="NAME", help="Chroma collection (default: multimodal)")
+                       f"(env {env('chroma_token')})")
+    group.add_argument("--collection", metavar="NAME", help=f"Chroma collection (default: multimodal; "
+                       f"env {env('collection')})")
     group.add_argument("--retry-seconds", type=float, metavar="S", help="keep retrying an unreachable Chroma "
-                       "server this long, with backoff, before giving up (default 60; env MULTIMODAL_RETRY_SECONDS)")
+                       f"server this long, with backoff, before giving up (default 60; env {env('retry_seconds')})")
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model")
     group.add_argument("--model", metavar="ARCH", help="open_clip architecture (default ViT-B-32), "
-                       "local-dir:PATH or hf-hub:ORG/REPO; an existing index uses its own model")
+                       "local-dir:PATH or hf-hub:ORG/REPO; an existing index uses its own model "
+                       f"(env {env('model')})")
     group.add_argument("--pretrained", metavar="WEIGHTS", help="open_clip tag (default laion2b_s34b_b79k), "
-                       "a checkpoint file, or 'none' (random weights: tests and benchmarks only)")
-    group.add_argument("--device", metavar="DEV", help="cpu, cuda, cuda:N or auto (default)")
+                       "a checkpoint file, or 'none' (random weights: tests and benchmarks only; "
+                       f"env {env('pretrained')})")
+    group.add_argument("--device", metavar="DEV", help=f"cpu, cuda, cuda:N or auto (default; env {env('device')})")
     group.add_argument("--precision", choices=PRECISIONS, help="auto (default: fp16 on CUDA; bf16 on a CPU "
                        "with AVX512-BF16 or AMX once a one-time self-check per model passes, else float32), fp32, "
                        "bf16 (about 2x faster on such a CPU; cosine >= 0.999 of float32) or fp16 (CUDA); "
-                       "env MULTIMODAL_PRECISION")
+                       f"env {env('precision')}")
 
 
 def add_hnsw_options(parser: argparse.ArgumentParser) -> None:
     """Chroma's HNSW graph parameters; they take effect when the index (collection) is created."""
     group = parser.add_argument_group("HNSW index (used when the index is created)")
     group.add_argument("--hnsw-ef-search", type=int, metavar="N", help="candidates kept per query; higher = better "
-                       "recall, slower (default 200; env MULTIMODAL_HNSW_EF_SEARCH)")
+                       f"recall, slower (default 200; env {env('hnsw_ef_search')})")
     group.add_argument("--hnsw-ef-construction", type=int, metavar="N", help="candidates kept per insert "
-                       "(default 200; env MULTIMODAL_HNSW_EF_CONSTRUCTION)")
+                       f"(default 200; env {env('hnsw_ef_construction')})")
     group.add_argument("--hnsw-max-neighbors", type=int, metavar="M", help="graph degree M (default 16; "
-                       "env MULTIMODAL_HNSW_MAX_NEIGHBORS)")
+                       f"env {env('hnsw_max_neighbors')})")
 
 
 def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
-    """Flags > MULTIMODAL_* environment > defaults."""
-    flags = {
-        "index_dir": getattr(args, "index", None),
-        "chroma_url": getattr(args, "chroma_url", None),
-        "chroma_token": getattr(args, "chroma_token", None),
-        "collection": getattr(args, "collection", None),
-        "retry_seconds": getattr(args, "retry_seconds", None),
-        "model": getattr(args, "model", None),
-        "pretrained": getattr(args, "pretrained", None),
-        "device": getattr(args, "device", None),
-        "precision": getattr(args, "precision", None),
-        **{name: getattr(args, name, None) for name in HNSW_FLAGS},
-        **extra,
-    }
-    return Settings.resolve(**flags)
-
-
-LOG_PROGRESS_SECONDS = 10.0  # when stderr is not a terminal: one progress line this often, not one per item
-
-
-def progress_bar(total: int, desc: str, unit: str, *, leave: bool = True) -> Any:
-    """A tqdm bar on a terminal; in a log (CI, `nohup`, a pipe) a `LogProgress`, which has the same methods."""
-    if not sys.stderr.isatty():  # MULTIMODAL_PROGRESS_SECONDS sets the interval (0: a line per update)
-        return LogProgress(total, desc, unit,
-                           interval=float(os.environ.get("MULTIMODAL_PROGRESS_SECONDS", LOG_PROGRESS_SECONDS)))
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit=unit, desc=desc, leave=leave, dynamic_ncols=True, file=sys.stderr)
-
-
-class LogProgress:
-    """Progress for a log: one plain line every `interval` seconds and one when closed, whatever the item count.
-
-    A tqdm bar writes a carriage-return redraw per update, which a log keeps as one line each (a demo's log grew
-    to 368 KB of "reading images" lines). This has the part of tqdm's interface the CLI uses.
-    """
-
-    def __init__(self, total: int, desc: str, unit: str, *, interval: float = LOG_PROGRESS_SECONDS,
-                 file: Any = None, clock: Any = time.monotonic) -> None:
-        self.total, self.desc, self.unit, self.interval = total, desc, unit, interval
-        self.file, self.clock = file, clock
-        self.n = 0
-        self._postfix = ""
-        self._start = self._last = clock()
-        self._shown: int | None = None
-
-    def update(self, n: int = 1) -> None:
-        self.n += n
-        self.refresh(only_if_due=True)
-
-    def refresh(self, only_if_due: bool = True) -> None:
-        now = self.clock()
-        if not only_if_due or now - self._last >= self.interval:
-            self._write(now)
-
-    def set_postfix(self, refresh: bool = True, **values: Any) -> None:
-        self._postfix = ", ".join(f"{k} {v}" for k, v in values.items())
-
-    def close(self) -> None:
-        if self._shown != self.n:
-            self._write(self.clock())
-
-    def _write(self, now: float) -> None:
-        elapsed = now - self._start
-        rate = f", {self.n / elapsed:.1f} {self.unit}/s" if elapsed > 0 else ""
-        extra = f", {self._postfix}" if self._postfix else ""
-        print(f"{self.desc}: {self.n}/{self.total} {self.unit}{rate}{extra}, {elapsed:.0f}s",
-              file=self.file or sys.stderr, flush=True)
-        self._last, self._shown = now, self.n
-
-
-class ProgressBar:
-    """A progress bar fed by the library's (done, total) progress callbacks: rate and ETA on stderr (a terminal),
-    or a line every few seconds (a log: see `LogProgress`)."""
-
-    def __init__(self, desc: str, *, disabled: bool, unit: str = "img", leave: bool = True) -> None:
-        self.desc, self.unit, self.leave, self.disabled = desc, unit, leave, disabled
-        self.bar: Any = None
-
-    def update(self, done: int, total: int) -> None:
-        if self.disabled:
-            return
-        if self.bar is None:
-            self.bar = progress_bar(total, self.desc, self.unit, leave=self.leave)
-        self.bar.n = done
-        self.bar.refresh() if done == total else self.bar.update(0)  # update(0) redraws at tqdm's own pace
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+    """Flags > MULTIMODAL_* environment > defaults, for every Settings field (and HNSW flag) whose option the
+    command has (see OPTION_DEST); `extra` overrides."""
+    names = [f.name for f in fields(Settings) if f.name != "hnsw"] + list(HNSW_FLAGS)
+    flags = {name: getattr(args, OPTION_DEST.get(name, name), None) for name in names}
+    return Settings.resolve(**{**flags, **extra})
 
 
 def prepare_text_queries(index: Any, quiet: bool = False) -> None:

@@ -8,12 +8,15 @@ import sys
 from dataclasses import replace
 from typing import Any
 
-from multimodal.cli.common import ProgressBar, add_index_options, add_model_options, print_json, settings_from
+from multimodal.batch_encode import DEFAULT_TEMPLATES
+from multimodal.cli.common import add_index_options, add_model_options, env, print_json, settings_from
+from multimodal.cli.progress import ProgressBar
 from multimodal.encoder import load_encoder
 from multimodal.errors import ConfigError
-from multimodal.evaluate import DEFAULT_TEMPLATES, EvalReport, ann_recall, evaluate_folder
+from multimodal.evaluate import EvalReport, ann_recall, evaluate_folder
 from multimodal.index import Index, resolve_model
-from multimodal.model_scores import folder_of, write_last_eval
+from multimodal.model_scores import write_last_eval
+from multimodal.model_spec import folder_of
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -35,7 +38,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    "caption words[, group]; right when the nearest other image's captions hold every expected word")
     p.add_argument("--ann", action="store_true", help="also measure the index's ANN recall@10 (implied by "
                    "--index or --chroma-url)")
-    p.add_argument("--batch-size", type=int, metavar="N", help="images per forward pass (default 16)")
+    p.add_argument("--batch-size", type=int, metavar="N", help="images per forward pass (default 16; "
+                   f"env {env('batch_size')})")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     add_index_options(p)
@@ -44,7 +48,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = settings_from(args, batch_size=args.batch_size)
+    settings = settings_from(args)
     want_ann = args.ann or bool(args.index or settings.chroma_url)  # a server named by flag or env
     if not args.data and not want_ann:
         raise ConfigError("give a captioned folder to evaluate, or --ann / --index DIR to measure an index")

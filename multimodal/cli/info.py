@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from multimodal.cli.common import add_index_options, print_json, settings_from
+
+if TYPE_CHECKING:  # the library loads in run(): `info --help` imports none of it
+    from multimodal.config import Settings
+    from multimodal.store import IndexInfo
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -18,11 +22,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from multimodal.store import Store  # loads in run(): `info --help` imports none of the library
-
-    store = Store.open(settings_from(args))
-    info = store.info()
-    precisions = store.precisions()  # which precision made the vectors (see --precision)
+    info, precisions = _read(settings_from(args))
     if args.json:
         data = asdict(info)
         data["model"] = asdict(info.model) if info.model else None
@@ -40,3 +40,16 @@ def run(args: argparse.Namespace) -> int:
     print(f"precision:   {', '.join(f'{k} ({v} images)' for k, v in precisions.items()) or '-'}")
     print(f"last ingest: {when}")
     return 0
+
+
+def _read(settings: Settings) -> tuple[IndexInfo, dict[str, int]]:
+    """From the embedded index's SQLite file when it can (no chromadb import: most of `info`'s time), else Chroma."""
+    from multimodal.index_summary import read_summary
+
+    summary = read_summary(settings)
+    if summary is not None:
+        return summary.info, summary.precisions
+    from multimodal.store import Store
+
+    store = Store.open(settings)
+    return store.info(), store.precisions()  # which precision made the vectors (see --precision)

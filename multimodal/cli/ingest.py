@@ -9,15 +9,16 @@ from pathlib import Path
 from typing import Any
 
 from multimodal.cli.common import (
-    ProgressBar,
     add_hnsw_options,
     add_index_options,
     add_model_options,
+    env,
     prepare_text_queries,
     print_json,
     say_model_note,
     settings_from,
 )
+from multimodal.cli.progress import ProgressBar
 from multimodal.config import Settings
 from multimodal.encoder import cpu_has_bf16
 from multimodal.ray_options import add_ray_options, ray_options
@@ -29,10 +30,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                               "store them; files that vanished are removed. Rerun to resume.")
     p.add_argument("folder", help="folder (or single image) to ingest")
     p.add_argument("--shard", metavar="I/N", help="only the I-th of N deterministic parts (parallel ingest)")
-    p.add_argument("--batch-size", type=int, metavar="N", help="images per forward pass (default 16)")
-    p.add_argument("--workers", type=int, metavar="N", help="decoding threads (default: one per core)")
+    p.add_argument("--batch-size", type=int, metavar="N", help="images per forward pass (default 16; "
+                   f"env {env('batch_size')})")
+    p.add_argument("--workers", type=int, metavar="N", help="decoding threads (default: one per core; "
+                   f"env {env('workers')})")
     p.add_argument("--compress", metavar="FORM", help="how a new index stores vectors: none (default), float16, "
-                   "or pcaN, e.g. pca128 (fitted on a sample of FOLDER); fixed at the first ingest")
+                   "or pcaN, e.g. pca128 (fitted on a sample of FOLDER); fixed at the first ingest "
+                   f"(env {env('compress')})")
     p.add_argument("--json", action="store_true", help="print a JSON report at the end")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     add_ray_options(p)
@@ -50,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from multimodal.ray_ingest import make_loader as make_ray_loader
     from multimodal.ray_ingest import shutdown as shutdown_ray
 
-    settings = settings_from(args, batch_size=args.batch_size, workers=args.workers, compress=args.compress)
+    settings = settings_from(args)
     shard = Shard.parse(args.shard) if args.shard else None
     ray = ray_options(args)
     if ray is not None:
@@ -125,7 +129,7 @@ def bf16_tip(asked: str, encoder: Any, seconds: float) -> str | None:
     if getattr(getattr(encoder, "device", None), "type", None) != "cpu" or not cpu_has_bf16():
         return None
     return ("tip: this CPU computes bfloat16 natively: --precision bf16 (or MULTIMODAL_PRECISION=bf16) runs "
-            "ViT-B-32 about 1.9x faster, with vectors within cosine 0.9998 of float32 ones (README: Performance)")
+            "ViT-B-32 about 1.9x faster, with vectors within cosine 0.9998 of float32 ones (docs/performance.md)")
 
 
 def _print_summary(report: Any) -> None:

@@ -15,7 +15,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "probe", help="measure how two image groups associate with two word sets (WEAT-style)",
         description="Effect size (Cohen's d) of the difference between two image groups in how much nearer "
         "they sit to one word set than to the other, with a two-sided permutation p-value. Read the limits in "
-        "the README before drawing conclusions: compare against control word sets.")
+        "docs/toolkit.md (Bias probe) before drawing conclusions: compare against control word sets.")
     p.add_argument("--targets", required=True, metavar="X,Y", help="two image groups: folders, or tags "
                    "(tag:LABEL; see `multimodal tag`), e.g. ~/pics/doctors,~/pics/nurses or tag:cat,tag:dog")
     p.add_argument("--attributes", required=True, nargs=2, metavar="NAME:WORDS",
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     targets = parse_targets(args.targets)
     attributes = (parse_attribute(args.attributes[0]), parse_attribute(args.attributes[1]))
     index = Index.open(settings_from(args))
-    index.store.collection  # noqa: B018 - an empty index says how to fill it before a model loads
+    index.store.require_ingested()
     result = run_probe(index.store, index.encoder, targets, attributes, template=args.template,
                        permutations=args.permutations)
     if args.json:

@@ -28,7 +28,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "search", help="search by text, image, or both",
         description="Terms are summed in embedding space: text and --image count +1, --negative and "
-        "--negative-image -1, --term WEIGHT:KIND:VALUE any weight (KIND: text, image or id).",
+        "--negative-image -1, --term any weight ('-0.5 people', '+2 image: PATH'; or WEIGHT:KIND:VALUE).",
     )
     p.add_argument("text", nargs="?", help="text query, e.g. 'a dog on a beach'")
     p.add_argument("--image", action="append", default=[], metavar="PATH", help="query image (repeatable)")
@@ -37,8 +37,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--id", action="append", default=[], metavar="ID", help="an indexed image: more like this")
     p.add_argument("--like", action="append", default=[], metavar="ID", help="liked image id (recommendation)")
     p.add_argument("--dislike", action="append", default=[], metavar="ID", help="disliked image id")
-    p.add_argument("--term", action="append", default=[], metavar="W:KIND:VALUE", help="weighted term, "
-                   "e.g. -0.5:text:people or 2:image:./a.jpg")
+    p.add_argument("--term", action="append", default=[], metavar="TERM", help="weighted term, as a line of the "
+                   "UI's composed query: '-0.5 people', '+2 image: ./a.jpg', '-1 id: ID' (or W:KIND:VALUE, "
+                   "e.g. -0.5:text:people)")
     p.add_argument("-k", type=int, default=10, help="number of results (default 10)")
     p.add_argument("--threshold", type=float, help="only results with similarity >= this")
     p.add_argument("--target", choices=["images", "captions", "both"], default="images",
@@ -49,6 +50,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--since", metavar="DATE", help="taken/modified on or after (YYYY-MM-DD)")
     p.add_argument("--until", metavar="DATE", help="taken/modified on or before (YYYY-MM-DD)")
     p.add_argument("--json", action="store_true", help='print [{"id","path","score",...}]')
+    p.add_argument("--ids", action="store_true", help="print ID<TAB>PATH lines: the ids --id, --like and "
+                   "--dislike take")
     add_index_options(p)
     add_model_options(p)
     return p
@@ -57,13 +60,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     terms = None if args.like or args.dislike else _terms(args)  # usage errors before the index or model opens
     from multimodal.index import Index
-    from multimodal.search import Filters
+    from multimodal.search import Filters, parse_date
 
     filters = Filters(folder=args.folder, format=args.format, tag=args.tag,
-                      date_from=_date(args.since, "--since"), date_to=_date(args.until, "--until", end=True))
+                      date_from=parse_date(args.since, "--since"),
+                      date_to=parse_date(args.until, "--until", end_of_day=True))
     options = {"target": args.target, "threshold": args.threshold, "filters": filters}
     index = Index.open(settings_from(args))
-    index.store.collection  # noqa: B018 - an empty index says how to fill it before a model loads
+    index.store.require_ingested()
     say_model_note(index.store.model_note())
     if terms is None:
         hits = index.searcher.recommend(args.like, args.dislike, k=args.k, **options)
@@ -76,6 +80,9 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
     if args.json:
         print_json([_hit_dict(h) for h in hits])
+    elif args.ids:
+        for hit in hits:
+            print(f"{hit.image_id}\t{hit.path}")
     else:
         for hit in hits:
             print(hit.path)
@@ -102,6 +109,7 @@ _NO_QUERY = "give a text query, --image PATH, --id ID, --like ID or a positive -
 def _terms(args: argparse.Namespace) -> list[Term]:
     if not (args.text or args.image or args.id or args.term):  # said before any library module loads
         raise ConfigError(_NO_QUERY)
+    from multimodal.query_terms import parse_term
     from multimodal.search import Term
 
     terms = [Term("text", args.text)] if args.text else []
@@ -109,29 +117,10 @@ def _terms(args: argparse.Namespace) -> list[Term]:
     terms += [Term("text", t, -1.0) for t in args.negative]
     terms += [Term("image", p, -1.0) for p in args.negative_image]
     terms += [Term("id", i) for i in args.id]
-    terms += [_parse_term(t) for t in args.term]
+    terms += [parse_term(t, "--term", weighted=True) for t in args.term]
     if not [t for t in terms if t.weight > 0]:
         raise ConfigError(_NO_QUERY)
     return terms
-
-
-def _parse_term(text: str) -> Term:
-    from multimodal.search import Term
-
-    try:
-        weight, kind, value = text.split(":", 2)
-        parsed = Term(kind, value, float(weight))  # type: ignore[arg-type]
-    except ValueError as e:
-        raise ConfigError(f"--term must look like WEIGHT:KIND:VALUE (e.g. -0.5:text:people), got {text!r}") from e
-    if kind not in ("text", "image", "id"):
-        raise ConfigError(f"--term KIND must be text, image or id, got {kind!r}")
-    return parsed
-
-
-def _date(text: str | None, flag: str, end: bool = False) -> float | None:
-    from multimodal.search import parse_date
-
-    return parse_date(text, flag, end_of_day=end) if text else None
 
 
 def _hit_dict(hit: Hit) -> dict[str, Any]:

@@ -6,8 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from multimodal.batch_encode import DEFAULT_TEMPLATES
 from multimodal.cli.common import add_index_options, add_model_options, print_json, settings_from
-from multimodal.evaluate import DEFAULT_TEMPLATES
 from multimodal.index import Index
 from multimodal.search import Filters
 from multimodal.tagging import parse_labels, tag_images
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     labels = parse_labels(args.labels, args.labels_file)
     index = Index.open(settings_from(args))
     clauses = Filters(folder=args.folder).clauses()
-    index.store.collection  # noqa: B018 - an empty index says how to fill it before a model loads
+    index.store.require_ingested()
     report = tag_images(index.store, index.encoder, labels, templates=tuple(args.template or DEFAULT_TEMPLATES),
                         top=args.top, min_score=args.min_score, where=clauses[0] if clauses else None)
     if args.json:

@@ -10,11 +10,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from multimodal.cli.common import print_json, progress_bar
+from multimodal.cli.common import env, print_json
+from multimodal.cli.progress import TrainingBars
+from multimodal.config import Settings
 
 if TYPE_CHECKING:  # multimodal.train loads torch: only when a run starts (`train --help` stays fast)
-    from multimodal.evaluate import RetrievalScores
-    from multimodal.train import EpochReport, StepInfo, TrainConfig
+    from multimodal.train import TrainConfig
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -58,23 +59,30 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hard-negatives", type=float, default=0.0, metavar="SHARE",
                    help="share of batches whose captions all share one word (0-1, default 0): teaches the "
                         "attributes a random batch lets the model skip")
+    p.add_argument("--colourless-epochs", type=int, default=0, metavar="N",
+                   help="the first N epochs train only on captions that name no colour (default 0): a model "
+                        "learns colour first and then reads shapes through it; this teaches shapes first")
     p.add_argument("--restart", action="store_true", help="ignore a checkpoint in --out and start over")
-    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
-    p.add_argument("--workers", type=int, default=0, help="image-decoding threads (default: one per core)")
+    p.add_argument("--device", help=f"cpu, cuda, cuda:N or auto (default: env {env('device')}, else auto)")
+    p.add_argument("--workers", type=int, help=f"image-decoding threads (default: env {env('workers')}, else one "
+                   "per core)")
     p.add_argument("--json", action="store_true", help="print the per-epoch results as JSON at the end")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The run `args` ask for; --device and --workers fall back to MULTIMODAL_DEVICE / MULTIMODAL_WORKERS (Settings)."""
     from multimodal.train import TrainConfig
 
+    settings = Settings.resolve(device=args.device, workers=args.workers)
     return TrainConfig(
         data=Path(args.data).expanduser(), out=Path(args.out).expanduser(), model=args.model,
         pretrained=args.pretrained, config=Path(args.config).expanduser() if args.config else None,
         epochs=args.epochs, minutes=args.minutes, batch_size=args.batch_size, lr=args.lr,
         weight_decay=args.weight_decay, seed=args.seed, val_fraction=args.val_fraction,
-        eval_data=Path(args.eval_data).expanduser() if args.eval_data else None, device=args.device,
-        workers=args.workers, restart=args.restart, hard_negatives=args.hard_negatives,
+        eval_data=Path(args.eval_data).expanduser() if args.eval_data else None, device=settings.device,
+        workers=settings.workers, restart=args.restart, hard_negatives=args.hard_negatives,
+        colourless_epochs=args.colourless_epochs,
     )
 
 
@@ -82,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     from multimodal.train import train
 
     config = config_from_args(args)
-    bars = _Bars(disabled=args.quiet)
+    bars = TrainingBars(disabled=args.quiet)
     try:
         report = train(config, on_step=bars.step, on_epoch=bars.epoch, on_load=bars.load, started=process_start())
     finally:
@@ -117,58 +125,3 @@ def process_start() -> float:
     except (OSError, ValueError, IndexError, AttributeError):
         return now
     return now - age if 0 <= age < 3600 else now
-
-
-class _Bars:
-    """A tqdm bar per epoch (loss, images/s) and one summary line per epoch with the validation Recall@K."""
-
-    def __init__(self, disabled: bool) -> None:
-        self.disabled = disabled
-        self.bar: Any = None
-        self.epoch_no = 0
-
-    def load(self, done: int, total: int) -> None:
-        self._bar_for("reading images", total, "img")
-        if self.bar is not None:
-            self.bar.n = done
-            self.bar.refresh()
-            if done == total:
-                self._close_bar()
-
-    def step(self, info: StepInfo) -> None:
-        if info.epoch != self.epoch_no:
-            self._close_bar()
-            self.epoch_no = info.epoch
-        self._bar_for(f"epoch {info.epoch}", info.steps, "step")
-        if self.bar is not None:
-            self.bar.set_postfix(loss=f"{info.loss:.3f}", img_s=f"{info.images_per_second:.0f}", refresh=False)
-            self.bar.update(1)
-
-    def epoch(self, report: EpochReport) -> None:
-        self._close_bar()
-        parts = [f"epoch {report.epoch}: loss {report.loss:.3f}", f"{report.images_per_second:.0f} img/s",
-                 f"{report.seconds:.0f}s"]
-        if report.val:
-            parts.append("val " + _recall(report.val))
-        if report.eval:
-            parts.append("eval " + _recall(report.eval))
-        print(", ".join(parts), file=sys.stderr)
-
-    def _bar_for(self, desc: str, total: int, unit: str) -> None:
-        if self.disabled or self.bar is not None:
-            return
-        self.bar = progress_bar(total, desc, unit, leave=False)  # in a log: a line every few seconds
-
-    def _close_bar(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-
-    def close(self) -> None:
-        self._close_bar()
-
-
-def _recall(scores: RetrievalScores) -> str:
-    t2i = " ".join(f"R@{k} {v:.2f}" for k, v in scores.text_to_image.items())
-    i2t = " ".join(f"R@{k} {v:.2f}" for k, v in scores.image_to_text.items())
-    return f"text→image {t2i} | image→text {i2t}"
