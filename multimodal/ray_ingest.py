@@ -358,20 +358,3 @@ def _placeholder() -> Any:  # the pixels stay on the worker; the metadata only n
     from PIL import Image
 
     return Image.new("RGB", (1, 1))
-
-
-def make_loader(options: RayOptions, settings: Settings, spec: ModelSpec) -> RayLoader:
-    """Join the cluster and return the loader: the actor pool, or Ray Data with `engine="data"`.
-
-    Raises:
-        ConfigError: Ray is not installed; or workers would write to an embedded index.
-        RayClusterError: the cluster is unreachable.
-    """
-    if options.writes == "workers" and not settings.chroma_url:
-        raise ConfigError("--ray-writes workers needs a Chroma server (--chroma-url): an embedded index is "
-                          "written only by the driver")
-    if options.engine == "data":
-        from multimodal.ray_data import RayDataLoader
-
-        return RayDataLoader(options, settings, spec)
-    return RayLoader(options, settings, spec)

@@ -219,7 +219,7 @@ def test_workers_never_write_an_embedded_index(tmp_path: Path) -> None:
     from multimodal.config import Settings
     from multimodal.errors import ConfigError
     from multimodal.model_spec import ModelSpec
-    from multimodal.ray_ingest import make_loader
+    from multimodal.ray_engine import make_loader
     from multimodal.ray_options import RayOptions
 
     options = RayOptions(f"127.0.0.1:{free_port()}", writes="workers")

@@ -49,9 +49,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from multimodal.index import Index  # loads in run(): `ingest --help` imports none of the library
     from multimodal.ingest import Shard
+    from multimodal.ray_engine import make_loader as make_ray_loader
     from multimodal.ray_ingest import RayLoader
     from multimodal.ray_ingest import check_available as check_ray_available
-    from multimodal.ray_ingest import make_loader as make_ray_loader
     from multimodal.ray_ingest import shutdown as shutdown_ray
 
     settings = settings_from(args)
