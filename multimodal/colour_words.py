@@ -1,9 +1,8 @@
 """Which captions name a colour: the words of the basic colour terms in English and French.
 
-A model from scratch learns colour first, and with it a shortcut: where red was never a triangle in
-training, a red triangle is read as another red shape. Training first on the captions that name no colour
-("a star on the left", "a small shape") makes it learn shapes from every colour they come in
-(`multimodal train --colourless-epochs`).
+A model from scratch learns colour first and then reads shapes through it. Training first on the captions
+that name no colour ("a star on the left", "a small shape"; `multimodal train --colourless-epochs`) makes it
+learn shapes before colour (what it does and does not fix: docs/training.md).
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ def names_a_colour(caption: str) -> bool:
 
 
 def colourless(captions: list[str]) -> list[str]:
-    """The captions a recoloured view of their image still satisfies."""
+    """The captions that name no colour, in their order."""
     return [c for c in captions if not names_a_colour(c)]
 
 

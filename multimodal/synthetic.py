@@ -174,8 +174,8 @@ def attribute_captions(attrs: Attributes, language: str = "en") -> list[str]:
     left" ("une étoile", "une forme rouge", "une petite forme", "une forme à gauche"). Each is shared by
     every image with that value, and training counts a caption as right for every image that carries it
     (multimodal.contrastive_loss): "a star" pulls red, blue and green stars together and away from the
-    other shapes, so the model learns each attribute apart from the others and composes them for pairs it
-    never saw (a colour a model would otherwise tie to the shapes it met it with)."""
+    other shapes, teaching each attribute apart from the others. (Composing them for colour × shape pairs
+    never seen in training is still beyond the demo model: docs/training.md.)"""
     if language == "fr":
         noun, gender = _FR_SHAPES[attrs.shape]
         article = "un" if gender == "m" else "une"  # "forme" is feminine
