@@ -45,9 +45,9 @@ class Recipe:
     ("a star on the left") and one caption per attribute ("a star", "a red shape", "a small shape", "a shape
     on the left"); every step trains on all of them, a caption shared by two images counting as right for
     both (multimodal.contrastive_loss). The first epochs use only the captions that name no colour
-    (`--colourless-epochs`): a model learns colour first and then reads shapes through it, so a red
-    triangle it never saw came out as another red shape. Half the batches gather images whose captions
-    differ in one word (`--hard-negatives`), so colour alone cannot tell them apart.
+    (`--colourless-epochs`): a model learns colour first and then reads shapes through it; this way it learns
+    shapes first (pairs never seen in training are still often wrong: docs/training.md). Half the batches
+    gather images whose captions differ in one word (`--hard-negatives`), so colour alone cannot tell them apart.
     """
 
     per_combination: int = 16  # training images per attribute combination (240 combinations outside held-out)
