@@ -227,6 +227,22 @@ def test_workers_never_write_an_embedded_index(tmp_path: Path) -> None:
         make_loader(options, Settings.resolve(index_dir=tmp_path / "idx"), ModelSpec("mm-tiny", "none"))
 
 
+def test_the_data_engine_without_ray_data_installed_is_one_line_naming_the_extra(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from multimodal.config import Settings
+    from multimodal.errors import ConfigError
+    from multimodal.model_spec import ModelSpec
+    from multimodal.ray_engine import make_loader
+    from multimodal.ray_options import RayOptions
+
+    monkeypatch.setitem(sys.modules, "ray.data", None)  # as without pyarrow: `import ray.data` fails
+    options = RayOptions(f"127.0.0.1:{free_port()}", engine="data")
+    with pytest.raises(ConfigError, match=r"pip install 'ray\[data\]'"):  # before any cluster is joined
+        make_loader(options, Settings.resolve(index_dir=tmp_path / "idx"), ModelSpec("mm-tiny", "none"))
+
+
 @pytest.mark.ray
 @pytest.mark.slow
 def test_a_local_cluster_starts_no_dashboard_and_sends_no_usage_stats() -> None:
