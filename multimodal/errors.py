@@ -15,6 +15,10 @@ class ConfigError(MultimodalError):
     """A flag, environment variable or argument has a value that cannot work."""
 
 
+class NoPositiveTermError(ConfigError):
+    """A query whose terms all push away (no term with a positive weight): there is nothing to search toward."""
+
+
 class WeightsUnavailableError(MultimodalError):
     """The model's pretrained weights are not on this machine and cannot be fetched."""
 

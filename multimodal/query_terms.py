@@ -13,8 +13,9 @@ first, a kind prefix next; a bare line is text with weight +1:
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
-from multimodal.errors import ConfigError
+from multimodal.errors import ConfigError, NoPositiveTermError
 from multimodal.search import Term
 
 KINDS = {"text": "text", "image": "image", "img": "image", "id": "id"}  # prefix → Term kind
@@ -55,6 +56,17 @@ def parse_term(text: str, where: str = "the term", *, weighted: bool = False) ->
     if not value:
         raise ConfigError(f"{where} has a sign but nothing to search for")
     return Term(kind, value, weight)  # type: ignore[arg-type]
+
+
+def require_positive(terms: Sequence[Term]) -> None:
+    """The one check that a query has something to search toward, for every front end.
+
+    Raises:
+        NoPositiveTermError: no term has a positive weight (none at all, or only terms that push away).
+    """
+    if not any(t.weight > 0 for t in terms):
+        raise NoPositiveTermError("a query needs at least one term with a positive weight, e.g. red car or "
+                                  "+ image: ./a.jpg; terms with a minus sign only push away from something")
 
 
 def _old_form(text: str, where: str) -> Term | None:

@@ -6,8 +6,8 @@ import pytest
 
 from multimodal.cli.main import build_parser
 from multimodal.cli.search import _terms
-from multimodal.errors import ConfigError
-from multimodal.query_terms import parse_term, parse_terms
+from multimodal.errors import ConfigError, NoPositiveTermError
+from multimodal.query_terms import parse_term, parse_terms, require_positive
 from multimodal.search import Term
 
 
@@ -42,6 +42,13 @@ def test_unreadable_lines_are_refused_with_where_they_are(text: str, message: st
         parse_terms(text)
 
 
+@pytest.mark.parametrize("lines", ["", "-1 clouds", "-0.5 people\n- image: ./a.jpg", "0:text:sky"])
+def test_a_query_with_nothing_to_search_toward_is_refused(lines: str) -> None:
+    with pytest.raises(NoPositiveTermError, match="at least one term with a positive weight"):
+        require_positive(parse_terms(lines))
+    require_positive(parse_terms(lines + "\n+0.1 sky"))  # one positive term is enough
+
+
 def test_the_cli_reads_term_in_both_forms_and_wants_a_weight() -> None:
     def terms(*argv: str) -> list[Term]:
         return _terms(build_parser("search").parse_args(["search", *argv]))
@@ -52,5 +59,6 @@ def test_the_cli_reads_term_in_both_forms_and_wants_a_weight() -> None:
     assert terms("sky", "--term=-1:text:clouds") == [Term("text", "sky"), Term("text", "clouds", -1.0)]
     with pytest.raises(ConfigError, match="--term must start with a signed weight"):
         terms("sky", "--term", "clouds")
-    with pytest.raises(ConfigError, match="give a text query"):
-        terms("--term", "-1 clouds")  # nothing positive
+    with pytest.raises(ConfigError, match="give a text query") as refused:
+        terms("--term", "-1 clouds")  # nothing positive: the library's check, said with the CLI's flags
+    assert isinstance(refused.value.__cause__, NoPositiveTermError)

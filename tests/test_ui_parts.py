@@ -197,6 +197,11 @@ def test_mistakes_reach_the_person_as_one_toast_and_change_nothing(handlers: Han
     assert len(caplog.records) == 6 and not [r for r in caplog.records if r.exc_info]  # one line each, no traceback
 
 
+def test_a_composed_query_that_only_pushes_away_is_refused(handlers: Handlers) -> None:
+    _refused(handlers.search_composed, "-1 red square\n-0.5 photo", None, 1.0, *OPTS, says="positive weight")
+    assert handlers.search_composed("-1 red square\n+0.5 photo", None, 1.0, *OPTS)[1]  # one positive term: results
+
+
 def test_a_bug_is_logged_with_its_traceback_once_and_shown_as_a_generic_toast(
         handlers: Handlers, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setattr(handlers.service, "search_text", lambda *_: 1 / 0)

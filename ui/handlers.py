@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import gradio as gr
 
 from multimodal.errors import EmptyIndexError, ImageLoadError, MultimodalError
-from multimodal.query_terms import parse_terms
+from multimodal.query_terms import parse_terms, require_positive
 from multimodal.search import Term
 from multimodal.store import Hit
 from ui import views
@@ -190,8 +190,7 @@ class Handlers:
         self.service.check_terms(terms)
         if upload:
             terms.append(Term("image", self.service.query_image(upload, None), float(weight)))
-        if not any(t.weight > 0 for t in terms):
-            raise gr.Error("A composed query needs at least one term with a positive weight.")
+        require_positive(terms)
         return self._results("your composed query", lambda: self.service.search(terms, options(*opts)))
 
     @toast_errors

@@ -14,7 +14,7 @@ from multimodal.cli.common import (
     say_model_note,
     settings_from,
 )
-from multimodal.errors import ConfigError
+from multimodal.errors import ConfigError, NoPositiveTermError
 
 if TYPE_CHECKING:  # the library loads in run(): `search --help` imports none of it
     from multimodal.index import Index
@@ -109,7 +109,7 @@ _NO_QUERY = "give a text query, --image PATH, --id ID, --like ID or a positive -
 def _terms(args: argparse.Namespace) -> list[Term]:
     if not (args.text or args.image or args.id or args.term):  # said before any library module loads
         raise ConfigError(_NO_QUERY)
-    from multimodal.query_terms import parse_term
+    from multimodal.query_terms import parse_term, require_positive
     from multimodal.search import Term
 
     terms = [Term("text", args.text)] if args.text else []
@@ -118,8 +118,10 @@ def _terms(args: argparse.Namespace) -> list[Term]:
     terms += [Term("image", p, -1.0) for p in args.negative_image]
     terms += [Term("id", i) for i in args.id]
     terms += [parse_term(t, "--term", weighted=True) for t in args.term]
-    if not [t for t in terms if t.weight > 0]:
-        raise ConfigError(_NO_QUERY)
+    try:
+        require_positive(terms)
+    except NoPositiveTermError as e:  # said in the CLI's words: the flags that give a positive term
+        raise ConfigError(_NO_QUERY) from e
     return terms
 
 
