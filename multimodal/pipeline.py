@@ -66,13 +66,16 @@ def bulk_encoding(encoder: object) -> Iterator[None]:
 
 
 def _lower_priority(nice: int) -> None:
-    """Renice the calling thread only: on Linux a thread id names a schedulable task of its own.
+    """Renice the calling thread only, `nice` steps below its current priority (at most to 19): on Linux a
+    thread id names a schedulable task of its own. Relative, so a process that is already nice (`nice -n 15`)
+    never gets decoding threads that outrank its encoder (as root, an absolute value would raise them).
 
     Elsewhere the same call would renice the whole process, encoder included, so it is skipped.
     """
     if nice > 0 and sys.platform.startswith("linux"):
+        tid = threading.get_native_id()
         with contextlib.suppress(OSError):  # a sandbox may forbid it; decoding works all the same
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+            os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
 
 
 def thread_nice(tid: int | None = None) -> int:
