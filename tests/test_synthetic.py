@@ -85,6 +85,22 @@ def test_each_alt_position_phrase_tells_its_position_apart() -> None:
         assert set(phrase.split()) - others - FUNCTION_WORDS, position
 
 
+def test_an_alt_set_words_every_caption_in_the_alt_vocabulary(tmp_path: Path) -> None:
+    """The captions `generate(vocabulary="alt")` writes, read back: each names its image's attributes, position
+    included, in the alternative words, and no English attribute word appears."""
+    generate(tmp_path, split="heldout", vocabulary="alt", captions="phrasings", size=32)
+    rows = [json.loads(line) for line in (tmp_path / "captions.jsonl").read_text().splitlines()]
+    en, alt = VOCABULARIES["en"], VOCABULARIES["alt"]
+    english = {w for field in ("shapes", "colours", "sizes", "positions") for phrase in getattr(en, field).values()
+               for w in phrase.split()} - FUNCTION_WORDS
+    assert rows and {row["position"] for row in rows} == set(alt.positions)
+    for row in rows:
+        text = row["caption"]
+        assert alt.positions[row["position"]] in text and alt.shapes[row["shape"]] in text, row
+        assert alt.colours[row["colour"]] in text and alt.sizes[row["size"]] in text, row
+        assert not english & set(text.split()), row
+
+
 def test_class_folders_are_read_back_as_zero_shot_labels(tmp_path: Path) -> None:
     generate(tmp_path, split="heldout", class_folders="shape", size=32)
     data = load_captioned(tmp_path)
