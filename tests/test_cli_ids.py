@@ -7,16 +7,14 @@ from pathlib import Path
 import pytest
 
 from multimodal.cli.main import main
-from multimodal.config import Settings
-from multimodal.index import Index
-from tests.fixtures.colour_words import ColourWordEncoder, colour_folders
+from tests.fixtures.colour_words import ColourWordEncoder, coloured_index
+from tests.fixtures.fake_encoder import stub_model_loads
 
 
 def test_ids_printed_by_search_feed_like_and_dislike(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    index = Index.open(Settings.resolve(index_dir=tmp_path / "idx"), encoder=ColourWordEncoder())
-    index.ingest(colour_folders(tmp_path / "colours"))
-    monkeypatch.setattr("multimodal.index.load_encoder", lambda *a, **k: ColourWordEncoder())
+    index = coloured_index(tmp_path)
+    stub_model_loads(monkeypatch, ColourWordEncoder)
     where = ["--index", str(index.settings.index_dir)]
 
     assert main(["search", "blue", "-k", "3", "--ids", *where]) == 0
