@@ -12,9 +12,9 @@ from multimodal.index import Index
 from tests.fixtures.fake_encoder import FakeEncoder
 from tests.fixtures.images import write_image
 
-pytest_plugins = [  # real server, CLI ingest runs, the tiny model trained once per run
+pytest_plugins = [  # real server, CLI ingest runs, the tiny model trained once per run, a live UI
     "tests.fixtures.chroma_server", "tests.fixtures.ingest_runs", "tests.fixtures.tiny_model",
-    "tests.fixtures.ray_cluster",
+    "tests.fixtures.ray_cluster", "tests.fixtures.ui_app",
 ]
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"

@@ -4,7 +4,6 @@ route refuses, upload caps, and the login."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -15,7 +14,7 @@ from multimodal.errors import ConfigError
 from multimodal.index import Index
 from tests.fixtures.images import write_image
 from tests.fixtures.processes import free_port
-from tests.fixtures.ui_app import MAX_UPLOAD_BYTES, bomb_png, served_small_index
+from tests.fixtures.ui_app import MAX_UPLOAD_BYTES, bomb_png
 from ui import RunningUI, launch
 
 pytestmark = pytest.mark.slow  # starting a Gradio server takes seconds
@@ -24,18 +23,12 @@ MAX_BYTES = MAX_UPLOAD_BYTES
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningUI, Index, Path]]:
-    with served_small_index(tmp_path_factory.mktemp("ui-live")) as served:
-        yield served
+def client(served_ui: tuple[RunningUI, Index, Path]) -> Client:
+    return Client(served_ui[0].url, verbose=False)
 
 
-@pytest.fixture(scope="module")
-def client(served: tuple[RunningUI, Index, Path]) -> Client:
-    return Client(served[0].url, verbose=False)
-
-
-def test_search_text_endpoint_returns_what_the_library_returns(served, client: Client) -> None:
-    _, index, _ = served
+def test_search_text_endpoint_returns_what_the_library_returns(served_ui, client: Client) -> None:
+    _, index, _ = served_ui
     hits = client.predict("a green square", 5, api_name="/search_text")
     expected = index.searcher.search_text("a green square", 5)
     assert [h["id"] for h in hits] == [h.id for h in expected]
@@ -43,8 +36,8 @@ def test_search_text_endpoint_returns_what_the_library_returns(served, client: C
     assert hits[0]["score"] == pytest.approx(expected[0].score, abs=1e-5)
 
 
-def test_search_image_endpoint_takes_an_upload_and_finds_its_twin(served, client: Client) -> None:
-    _, index, base = served
+def test_search_image_endpoint_takes_an_upload_and_finds_its_twin(served_ui, client: Client) -> None:
+    _, index, base = served_ui
     query = write_image(base / "query.png", color=(31, 171, 59), size=(96, 64))
     hits = client.predict(handle_file(str(query)), 3, api_name="/search_image")
     assert len(hits) == 3 and Path(hits[0]["file"]).name == "green.png"
@@ -63,7 +56,7 @@ def test_more_like_this_and_recommend_endpoints_leave_out_their_inputs(client: C
     assert client.predict(api_name="/info")["images"] == 8
 
 
-def test_the_readme_gradio_client_example_runs_against_a_live_app(served, tmp_path: Path,
+def test_the_readme_gradio_client_example_runs_against_a_live_app(served_ui, tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     block = re.search(r"## API.*?```python\n(.*?)```", WEB_UI_DOC, re.S)
     assert block is not None, "docs/web-ui.md must show a gradio_client example"
@@ -72,14 +65,14 @@ def test_the_readme_gradio_client_example_runs_against_a_live_app(served, tmp_pa
     write_image(tmp_path / "query.jpg", seed=2, size=(300, 200))
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
-    exec(compile(code.replace("http://127.0.0.1:7860/", served[0].url), "docs/web-ui.md", "exec"), namespace)
+    exec(compile(code.replace("http://127.0.0.1:7860/", served_ui[0].url), "docs/web-ui.md", "exec"), namespace)
     printed = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("Loaded as API")]
     assert len(printed) == 5 and all(re.match(r"-?\d\.\d{3}  /.*\.(png|jpg)$", line) for line in printed)
     assert len(namespace["similar"]) == 5
 
 
-def test_the_file_route_serves_indexed_files_and_refuses_everything_else(served) -> None:
-    running, _, base = served
+def test_the_file_route_serves_indexed_files_and_refuses_everything_else(served_ui) -> None:
+    running, _, base = served_ui
     secret = write_image(base.parent / "outside-the-roots" / "secret.jpg", seed=9)
     indexed = base / "pics" / "photos" / "photo0.jpg"
 
@@ -93,8 +86,8 @@ def test_the_file_route_serves_indexed_files_and_refuses_everything_else(served)
     assert status(base / "index" / "chroma.sqlite3") == 403
 
 
-def test_uploads_above_the_byte_cap_are_refused(served) -> None:
-    running, _, base = served
+def test_uploads_above_the_byte_cap_are_refused(served_ui) -> None:
+    running, _, base = served_ui
     big = base / "big.bin"
     big.write_bytes(b"\0" * (MAX_BYTES + 1))
     with big.open("rb") as f:
@@ -102,8 +95,8 @@ def test_uploads_above_the_byte_cap_are_refused(served) -> None:
     assert response.status_code == 413
 
 
-def test_decompression_bombs_and_oversized_images_are_refused_with_a_message(served, client: Client) -> None:
-    _, _, base = served
+def test_decompression_bombs_and_oversized_images_are_refused_with_a_message(served_ui, client: Client) -> None:
+    _, _, base = served_ui
     bomb = bomb_png(base / "bomb.png")
     with pytest.raises(Exception, match="decompression bomb"):
         client.predict(handle_file(str(bomb)), 3, api_name="/search_image")
@@ -117,8 +110,8 @@ def test_a_public_host_without_auth_is_refused_before_serving(index: Index) -> N
         launch(index, host="0.0.0.0", port=free_port(), block=False)
 
 
-def test_with_auth_nothing_is_served_without_logging_in(served, tmp_path: Path) -> None:
-    _, index, base = served
+def test_with_auth_nothing_is_served_without_logging_in(served_ui, tmp_path: Path) -> None:
+    _, index, base = served_ui
     indexed = base / "pics" / "photos" / "photo0.jpg"
     running = launch(index, port=free_port(), auth="me:secret", block=False, quiet=True,
                      thumbnail_dir=tmp_path / "thumbs")

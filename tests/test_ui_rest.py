@@ -13,7 +13,7 @@ import pytest
 from multimodal.index import Index
 from tests.fixtures.images import write_image
 from tests.fixtures.processes import free_port
-from tests.fixtures.ui_app import MAX_UPLOAD_BYTES, bomb_png, served_small_index, small_index
+from tests.fixtures.ui_app import MAX_UPLOAD_BYTES, bomb_png, small_index
 from ui import RunningUI, launch
 
 pytestmark = pytest.mark.slow  # starting a Gradio server takes seconds
@@ -22,19 +22,13 @@ MAX_BYTES = MAX_UPLOAD_BYTES
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningUI, Index, Path]]:
-    with served_small_index(tmp_path_factory.mktemp("ui-rest")) as served:
-        yield served
-
-
-@pytest.fixture(scope="module")
-def http(served: tuple[RunningUI, Index, Path]) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=served[0].url.rstrip("/") + "/api/v1", timeout=60) as client:
+def http(served_ui: tuple[RunningUI, Index, Path]) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=served_ui[0].url.rstrip("/") + "/api/v1", timeout=60) as client:
         yield client
 
 
-def test_text_search_returns_what_the_library_returns(served, http: httpx.Client) -> None:
-    _, index, _ = served
+def test_text_search_returns_what_the_library_returns(served_ui, http: httpx.Client) -> None:
+    _, index, _ = served_ui
     reply = http.get("/search", params={"q": "a green square", "k": 5})
     assert reply.status_code == 200 and reply.headers["content-type"].startswith("application/json")
     expected = index.searcher.search_text("a green square", 5)
@@ -45,8 +39,8 @@ def test_text_search_returns_what_the_library_returns(served, http: httpx.Client
     assert {"image_id", "match", "kind", "caption"} <= set(hits[0])
 
 
-def test_filters_target_and_min_score_are_applied(served, http: httpx.Client) -> None:
-    _, _, base = served
+def test_filters_target_and_min_score_are_applied(served_ui, http: httpx.Client) -> None:
+    _, _, base = served_ui
     photos = http.get("/search", params={"q": "photo", "k": 20, "folder": str(base / "pics" / "photos")}).json()
     assert len(photos) == 4 and all("/photos/" in h["file"] for h in photos)
     captions = http.get("/search", params={"q": "a red square", "k": 3, "target": "captions"}).json()
@@ -57,8 +51,8 @@ def test_filters_target_and_min_score_are_applied(served, http: httpx.Client) ->
     assert above and len(above) < len(everything) and all(h["score"] >= cut - 1e-6 for h in above)
 
 
-def test_image_upload_finds_its_twin(served, http: httpx.Client) -> None:
-    _, _, base = served
+def test_image_upload_finds_its_twin(served_ui, http: httpx.Client) -> None:
+    _, _, base = served_ui
     query = write_image(base / "query.png", color=(31, 171, 59), size=(96, 64))
     with query.open("rb") as f:
         reply = http.post("/search", files={"image": ("query.png", f, "image/png")}, data={"k": "3"})
@@ -97,8 +91,8 @@ def test_bad_input_is_a_4xx_with_a_json_error(http: httpx.Client, method: str, p
     assert not [r for r in caplog.records if r.exc_info], "a person's mistake must not log a traceback"
 
 
-def test_oversized_and_bomb_uploads_are_refused(served, http: httpx.Client) -> None:
-    _, _, base = served
+def test_oversized_and_bomb_uploads_are_refused(served_ui, http: httpx.Client) -> None:
+    _, _, base = served_ui
     big = http.post("/search", files={"image": ("big.jpg", b"\xff" * (MAX_BYTES + 10), "image/jpeg")})
     assert big.status_code == 413 and "bytes" in big.json()["error"]
     bomb = bomb_png(base / "bomb.png")
@@ -141,8 +135,8 @@ def test_the_readme_curl_examples_name_real_routes(http: httpx.Client) -> None:
 
 
 def test_a_bug_is_a_500_with_one_line_of_json_and_the_traceback_only_in_the_log(
-        served, http: httpx.Client, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    service = served[0].app.service
+        served_ui, http: httpx.Client, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    service = served_ui[0].app.service
     monkeypatch.setattr(service, "search_text", lambda *_: 1 / 0)
     with caplog.at_level(logging.INFO, logger="ui.rest"):
         reply = http.get("/search", params={"q": "x"})
