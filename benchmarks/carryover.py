@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import REPO, machine
 from benchmarks.carryover_sets import BACKGROUNDS, COLOURS, DIGIT_TEMPLATES, SHAPES, Split, digits, other_shapes
+from multimodal.devtools.processes import child_env
 
 SETS = ("other-shapes", "digits")
 R5_TARGET = 0.8
@@ -54,7 +54,7 @@ def train_process(data: Path, out: Path, args: argparse.Namespace) -> dict[str, 
         cmd += ["--model", args.model]
     if args.batch_size:
         cmd += ["--batch-size", str(args.batch_size)]
-    env = {**os.environ, "ANONYMIZED_TELEMETRY": "False", "GRADIO_ANALYTICS_ENABLED": "False"}
+    env = child_env()
     began = time.monotonic()
     done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=False)
     wall = time.monotonic() - began

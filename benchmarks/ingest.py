@@ -43,6 +43,8 @@ from _common import (
     write_section,
 )
 
+from multimodal.devtools.processes import child_env
+
 MODEL, WEIGHTS = "ViT-B-32", "none"
 CHROMA_BATCH = 16  # uris per collection.add call on Chroma's path (one call with all would hold every full image)
 
@@ -215,7 +217,7 @@ def run_ours(folder: Path, extra: list[str]) -> dict[str, Any]:
         out = _child(cmd)
         # Which precision made the vectors (the default flags' choice): `info` reads it without loading a model.
         info = subprocess.run([sys.executable, "-m", "multimodal", "info", "--index", tmp, "--json"], cwd=REPO,
-                              env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, check=True)
+                              env=child_env(PYTHONPATH=str(REPO)), capture_output=True, text=True, check=True)
     report = json.loads(out["stdout"].strip().splitlines()[-1])
     if report["failed"] or report["encoded"] != len(list(folder.glob("*.jpg"))):
         raise SystemExit(f"ingest did not encode every file: {report}")
@@ -226,8 +228,7 @@ def run_ours(folder: Path, extra: list[str]) -> dict[str, Any]:
 
 def _child(cmd: list[str]) -> dict[str, Any]:
     """Run `cmd`, return its stdout and its own peak RSS (os.wait4 gives that child's rusage alone)."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), "ANONYMIZED_TELEMETRY": "False", "HF_HUB_OFFLINE": "1",
-           "MULTIMODAL_TEXT_TOWER": "0"}  # no one-time text tower export after the timed ingest
+    env = child_env(PYTHONPATH=str(REPO), MULTIMODAL_TEXT_TOWER="0")  # no text tower export after the timed ingest
     busy, start = busy_cpu_seconds(), time.perf_counter()
     with tempfile.TemporaryFile() as stdout:
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=stdout, stderr=subprocess.PIPE, text=True)

@@ -29,6 +29,7 @@ import numpy as np
 from _common import REPO, busy_cpu_seconds, cache_dir, machine, median, percentile, wait_for_quiet, write_section
 
 from multimodal.config import HnswConfig, Settings
+from multimodal.devtools.processes import child_env
 from multimodal.index import Index
 from multimodal.records import IMAGE
 from multimodal.store import Record, Store
@@ -184,7 +185,7 @@ def recall_sweep(folder: Path, seed: int, default_ef: int) -> dict[str, dict[str
     for ef in EF_SWEEP:
         cmd = [sys.executable, __file__, "--stage-recall", str(ef), "--folder", str(folder), "--seed", str(seed)]
         done = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=REPO,
-                              env={**os.environ, "PYTHONPATH": str(REPO)})
+                              env=child_env(PYTHONPATH=str(REPO)))
         out[str(ef)] = json.loads(done.stdout.strip().splitlines()[-1])
     Store.open(Settings.resolve(index_dir=folder)).collection.modify(configuration={"hnsw": {"ef_search": default_ef}})
     return out

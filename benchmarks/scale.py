@@ -41,7 +41,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -49,34 +48,14 @@ import numpy as np
 from _common import REPO, cache_dir, machine, median, percentile, photo_folder
 
 from multimodal.config import Settings
+from multimodal.devtools.chroma_server import ChromaServer
+from multimodal.devtools.processes import child_env
+from multimodal.devtools.ray_cluster import RayCluster
 from multimodal.model_spec import ModelSpec
 from multimodal.records import IMAGE
 from multimodal.store import Record, Store
 
-ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-       "ANONYMIZED_TELEMETRY": "False", "HF_HUB_OFFLINE": "1"}
-
-
-class Server:
-    """A `chroma run` process on a free port for the length of the benchmark."""
-
-    def __init__(self, path: Path, port: int) -> None:
-        beside = Path(sys.executable).parent / "chroma"
-        chroma = beside if beside.exists() else shutil.which("chroma") or "chroma"
-        self.url = f"http://localhost:{port}"
-        self.proc = subprocess.Popen([str(chroma), "run", "--path", str(path), "--port", str(port)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
-        for _ in range(600):
-            try:
-                with urllib.request.urlopen(f"{self.url}/api/v2/heartbeat", timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("chroma run did not start")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
+ENV = child_env(PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
 
 
 def ingest_cmd(folder: Path, url: str, collection: str, model: list[str], shard: str | None = None) -> list[str]:
@@ -197,7 +176,7 @@ RAY_CONFIGS: dict[str, tuple[int, list[str]]] = {  # name -> (Ray workers, 0 = p
 BASIC = ("plain, 1 core", "pool, 1 worker", "plain, 2 cores", "pool, 2 workers")  # without --ray-all
 
 
-def ray_ingest(folder: Path, url: str, model: list[str], cluster: Any, workers: int, extra: list[str],
+def ray_ingest(folder: Path, url: str, model: list[str], cluster: RayCluster, workers: int, extra: list[str],
                collection: str) -> dict:
     """One ingest into a fresh collection: plain (`workers` 0; 1 core with --workers 1) or `--ray` with `workers`."""
     cmd = ingest_cmd(folder, url, collection, model + extra)
@@ -217,11 +196,9 @@ def ray_ingest(folder: Path, url: str, model: list[str], cluster: Any, workers: 
 
 
 def ray_main(args: argparse.Namespace, folder: Path, model: list[str]) -> None:
-    sys.path.insert(0, str(REPO))
-    from tests.fixtures.ray_cluster import RayCluster
-
     work = Path(tempfile.mkdtemp(prefix="mmray-", dir="/tmp"))
-    server = Server(work / "server", args.port)
+    server = ChromaServer(work / "server", args.port)
+    server.start()
     cluster = RayCluster(work)
     started = machine()
     configs = {k: v for k, v in RAY_CONFIGS.items() if args.ray_all or k in BASIC}
@@ -302,7 +279,8 @@ def main() -> None:
         ray_main(args, folder, model)
         return
     work = Path(tempfile.mkdtemp(prefix="mm-scale-"))
-    server = Server(work / "server", args.port)
+    server = ChromaServer(work / "server", args.port)
+    server.start()
     started = machine()
     configs = {"1 shard": (1, None), "2 shards": (2, None), "2 shards, 1 thread each": (2, 1)}
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in configs}

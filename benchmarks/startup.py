@@ -23,8 +23,10 @@ from pathlib import Path
 from _common import REPO, cache_dir, machine, median, write_section
 from PIL import Image
 
+from multimodal.devtools.processes import child_env
+
 MODEL = "ViT-B-32"
-ENV = {**os.environ, "ANONYMIZED_TELEMETRY": "False", "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
+ENV = child_env()
 
 
 def prepare(folder: Path) -> tuple[Path, Path]:

@@ -26,7 +26,6 @@ import argparse
 import os
 import platform
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,6 +38,8 @@ from PIL import Image, ImageDraw
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+from multimodal.devtools.processes import child_env, free_port  # noqa: E402 - needs the repository on sys.path
+
 TINY = ["--model", "mm-tiny", "--pretrained", "none"]
 SHAPES = ("circle", "square", "triangle", "stripes")
 COLOURS = {"red": (210, 40, 40), "green": (40, 160, 70), "blue": (40, 70, 210), "yellow": (235, 200, 40),
@@ -48,7 +49,7 @@ QUERIES = [f"a {c} {s}" for c in COLOURS for s in SHAPES]
 
 def main() -> None:
     args = _parser().parse_args()
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "ANONYMIZED_TELEMETRY": "False", "HF_HUB_OFFLINE": "1"}
+    env = child_env()
     if args.browser:
         _browser(Path(args.index).expanduser() if args.index else _demo_index(), args.queries, env)
         return
@@ -105,14 +106,8 @@ def _shape_image(colour: tuple[int, int, int], shape: str, seed: int) -> Image.I
     return im
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _serve(index_dir: Path, env: dict[str, str], thumbs: str) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "multimodal", "ui", "--index", str(index_dir), "--port", str(port),
                              "--thumbnail-dir", thumbs], env=env, cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -234,7 +229,7 @@ def _browser(index_dir: Path, n: int, env: dict[str, str]) -> None:
     """Query → rendered grid in headless Chromium (see the module's docstring)."""
     import re
 
-    from playwright.sync_api import sync_playwright
+    from multimodal.devtools.browser import chromium_page
 
     print(f"machine: {os.cpu_count()} cores, load {', '.join(f'{x:.2f}' for x in os.getloadavg())}; "
           f"index: {index_dir}")
@@ -243,11 +238,7 @@ def _browser(index_dir: Path, n: int, env: dict[str, str]) -> None:
         proc, url = _serve(index_dir, env, thumbs)
         try:
             _wait_for_page(url, proc)
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                page.set_default_timeout(120_000)
+            with chromium_page(viewport={"width": 1400, "height": 1000}, timeout_ms=120_000) as page:
                 page.goto(url)
                 page.wait_for_function("document.querySelector('#mm-status')?.innerText.includes('Library')")
                 page.evaluate("performance.setResourceTimingBufferSize(100000)")
@@ -266,7 +257,6 @@ def _browser(index_dir: Path, n: int, env: dict[str, str]) -> None:
                                      "server": float(server[1]) if server else float("nan"),
                                      "images": ready["done"] - ready["dom"], "tiles": ready["tiles"],
                                      "fetched": len(thumbs_seen), "kb": sum(t["bytes"] for t in thumbs_seen) / 1024})
-                browser.close()
         finally:
             _stop(proc)
     _report_browser(rows)

@@ -169,7 +169,7 @@ def test_french_queries_work_from_the_cli(demo_assets: demo.DemoAssets, tmp_path
     index = demo.open_demo_index(demo_assets, tmp_path / "index")
     demo.ingest_gallery(index, demo_assets)
     attrs = read_attributes(demo_assets.data.gallery)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MULTIMODAL_")}
+    env = cli_env()
     for query, expected in (("un cercle rouge", {"colour": "red", "shape": "circle"}),
                             ("une petite étoile bleue à gauche", {"colour": "blue", "shape": "star", "size": "small",
                                                                   "position": "left"})):

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from multimodal.config import Settings
+from multimodal.devtools.chroma_server import ChromaServer
 from multimodal.errors import EmptyIndexError
 from multimodal.records import IMAGE
 from multimodal.store import Hit
-from tests.fixtures.chroma_server import ChromaServer
 from tests.fixtures.ingest_runs import (
     SLOW_BATCHES,
     TINY,

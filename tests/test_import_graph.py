@@ -124,3 +124,24 @@ def test_opening_a_store_module_loads_no_torch() -> None:
             "print(sorted(m for m in ('torch', 'open_clip') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def _imports_anything_from(path: Path, top: str) -> bool:
+    """Whether the file at `path` imports `top` or a module below it, anywhere in the file."""
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+            [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+        if any(n == top or n.startswith(f"{top}.") for n in names):
+            return True
+    return False
+
+
+def test_development_tools_point_down_only() -> None:
+    """tests/ and benchmarks/ share their launchers through multimodal.devtools; the product never imports it,
+    and nothing outside tests/ imports from tests/ (a benchmark must run without the test suite)."""
+    graph = import_graph()
+    users = {m for m, deps in graph.items() if any(d.startswith("multimodal.devtools") for d in deps)}
+    assert users and all(m.startswith("multimodal.devtools") for m in users), users
+    assert "multimodal.devtools.ray_cluster" in graph and "multimodal.devtools.chroma_server" in graph
+    outside = [p for d in (*PACKAGES, "benchmarks") for p in sorted((ROOT / d).rglob("*.py"))]
+    assert len(outside) > 50 and [p for p in outside if _imports_anything_from(p, "tests")] == []

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 from multimodal.cli.main import main
+from multimodal.devtools.browser import chromium_page
 from multimodal.errors import ConfigError
 from multimodal.index import Index
 from multimodal.map_page import render_page
 from multimodal.space_map import build_map, thumbnails
-from tests.fixtures.browser import chromium_page
 from tests.fixtures.colour_words import ColourWordEncoder, coloured_index
 from tests.fixtures.fake_encoder import stub_model_loads
 

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from multimodal.devtools.chroma_server import ChromaServer
+from multimodal.devtools.ray_cluster import RayCluster
 from multimodal.records import IMAGE
-from tests.fixtures.chroma_server import ChromaServer
 from tests.fixtures.ingest_runs import (
     RUN_TIMEOUT,
     TINY,
@@ -32,7 +33,6 @@ from tests.fixtures.ingest_runs import (
     snapshot,
 )
 from tests.fixtures.processes import free_port
-from tests.fixtures.ray_cluster import RayCluster
 
 PHOTOS = 20  # small: every node has one CPU on a shared 2-core box
 BAD = {"broken.jpg": b"not a jpeg at all", "part1/empty.png": b""}

@@ -9,9 +9,9 @@ import pytest
 
 from multimodal.cli.main import build_parser
 from multimodal.config import Settings
+from multimodal.devtools.chroma_server import ChromaServer
 from multimodal.duplicates import find_duplicates
 from multimodal.store import Store
-from tests.fixtures.chroma_server import ChromaServer
 from tests.fixtures.ingest_runs import PHOTOS, TINY, CleanRun, cli_env, ingest_json, location, run_cli
 
 SELF_CONTAINED = {"demo"}  # builds its own embedded sample index by design, never the user's

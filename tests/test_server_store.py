@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 from multimodal.config import Settings
+from multimodal.devtools.chroma_server import ChromaServer
 from multimodal.errors import StoreUnavailableError
 from multimodal.model_spec import ModelSpec
 from multimodal.records import IMAGE
 from multimodal.store import Record, Store
-from tests.fixtures.chroma_server import ChromaServer
 
 pytestmark = pytest.mark.server
 SPEC = ModelSpec("fake", "none")

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from multimodal.config import Settings
+from multimodal.devtools.chroma_server import ChromaServer
 from multimodal.ingest import Shard
-from tests.fixtures.chroma_server import ChromaServer
 from tests.fixtures.ingest_runs import (
     PHOTOS,
     RUN_TIMEOUT,

@@ -14,11 +14,11 @@ import pytest
 from PIL import Image
 
 from multimodal.config import Settings
+from multimodal.devtools.browser import chromium_page
 from multimodal.errors import ConfigError, EmptyIndexError, NotFoundError
 from multimodal.index import Index
 from multimodal.model_scores import write_last_eval
 from multimodal.model_spec import ModelSpec
-from tests.fixtures.browser import chromium_page
 from tests.fixtures.colour_words import ColourWordEncoder, colour_folders, coloured_index
 from ui.safety import Exposure
 from ui.service import SearchService

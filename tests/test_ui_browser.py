@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 import pytest
 from playwright.sync_api import Page
 
-from tests.fixtures.browser import chromium_page
+from multimodal.devtools.browser import chromium_page
 from tests.fixtures.processes import free_port
 from tests.fixtures.ui_app import small_index
 from ui import RunningUI, launch
