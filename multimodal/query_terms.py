@@ -8,6 +8,9 @@ first, a kind prefix next; a bare line is text with weight +1:
     + image: ~/street.jpg   an image on this machine
     - id: 3f2a...           an indexed image, by id
     -0.5:text:people        the CLI's first form, WEIGHT:KIND:VALUE, still read
+
+A query needs at least one term with a positive weight, something to move toward: `require_positive` is the one
+check of that, which both front ends call before searching.
 """
 
 from __future__ import annotations

@@ -31,6 +31,19 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert test.strip() in ci
 
 
+def test_the_fast_subset_is_one_command_leaving_out_every_marker_but_clip() -> None:
+    """Development's fast subset names every registered marker but `clip` (the real OpenCLIP path, quick unless
+    also `slow`): a new marker for something expensive must join the documented command."""
+    import tomllib
+
+    development = README[README.index("## Development"):]
+    commands = re.findall(r'pytest -q -m "([^"]+)"', development)
+    markers = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]["markers"]
+    registered = {m.split(":", 1)[0].strip() for m in markers}
+    assert len(commands) == 1 and re.fullmatch(r"not \w+( and not \w+)*", commands[0]), commands
+    assert set(re.findall(r"not (\w+)", commands[0])) == registered - {"clip"}
+
+
 @pytest.mark.clip
 def test_python_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, photo_folder: Path) -> None:
     code = re.search(r"### From Python\n\n```python\n(.*?)```", README, re.S)
