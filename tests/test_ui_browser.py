@@ -12,14 +12,13 @@ from playwright.sync_api import Page
 
 from multimodal.devtools.browser import chromium_page
 from tests.fixtures.processes import free_port
-from tests.fixtures.ui_app import small_index
+from tests.fixtures.ui_app import shown_names, small_index
 from ui import RunningUI, launch
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "ui"
 SCORED = ("Array.from(document.querySelectorAll('#mm-results .caption-label'))"
           ".every(l => /^-?\\d+\\.\\d{3} · /.test(l.innerText))")  # results, not the library's dated tiles
-LOADED_IMAGES = "Array.from(document.querySelectorAll('#mm-results img')).filter(i => i.complete && i.naturalWidth > 0)"
 
 
 @pytest.fixture
@@ -42,14 +41,6 @@ def _open(page: Page, url: str) -> None:
     page.wait_for_function("document.querySelector('#mm-status')?.innerText.includes('Library')")
 
 
-def _loaded_names(page: Page, count: int) -> list[str]:
-    """Wait until `count` result images have loaded; return their captions' file names."""
-    page.wait_for_function(f"{LOADED_IMAGES}.length === {count} && "
-                           f"document.querySelectorAll('#mm-results img').length === {count}")
-    labels = page.locator("#mm-results .caption-label").all_inner_texts()
-    return [label.split(" · ", 1)[1].split("\n")[0] for label in labels]
-
-
 def test_search_click_and_more_like_this_in_a_real_browser(served: RunningUI, page: Page) -> None:
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
@@ -58,7 +49,7 @@ def test_search_click_and_more_like_this_in_a_real_browser(served: RunningUI, pa
     page.locator("#mm-query textarea").press("Enter")
     _status_has(page, "a red square")
     page.wait_for_function(SCORED)
-    names = _loaded_names(page, 8)  # all 8 indexed images (k defaults to 24), each thumbnail really decoded
+    names = shown_names(page, 8)  # all 8 indexed images (k defaults to 24), each thumbnail really decoded
     assert sorted(names) == sorted([f"{c}.png" for c in ("red", "green", "blue", "yellow")]
                                    + [f"photo{n}.jpg" for n in range(4)])
     assert "8 results" in page.locator("#mm-status").inner_text()
@@ -68,7 +59,7 @@ def test_search_click_and_more_like_this_in_a_real_browser(served: RunningUI, pa
     page.wait_for_function(f"document.querySelector('#mm-detail-text').innerText.includes('{chosen}')")
     page.locator("#mm-more").click()
     page.wait_for_function(f"document.querySelector('#mm-status').innerText.includes('like {chosen}')")
-    similar = _loaded_names(page, 7)
+    similar = shown_names(page, 7)
     assert chosen not in similar and len(set(similar)) == 7  # the stored vector's own image is left out
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -84,7 +75,7 @@ def _search(page: Page, text: str, count: int) -> list[str]:
     page.locator("#mm-query textarea").press("Enter")
     _status_has(page, text)  # the landing page's library is a grid too: wait for this query's
     page.wait_for_function(SCORED)  # the grid can lag the status line by a frame: wait for scored tiles
-    return _loaded_names(page, count)
+    return shown_names(page, count)
 
 
 def _status_has(page: Page, text: str) -> None:
@@ -117,7 +108,7 @@ def test_a_bad_compose_line_shows_one_toast_and_keeps_the_results(served: Runnin
     page.wait_for_timeout(500)  # give a late update time to land
     _shot(page, "compose-error.png")
     assert page.get_by_text("Error", exact=True).count() == 0, "no Error pill over the outputs"
-    assert _loaded_names(page, 8) == names and page.locator("#mm-status").inner_text() == status
+    assert shown_names(page, 8) == names and page.locator("#mm-status").inner_text() == status
     logged = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(logged) == 1 and "nonexistent.jpg" in logged[0].getMessage() and not logged[0].exc_info
     assert "Traceback" not in capfd.readouterr().err  # the server prints no traceback for a person's mistake
@@ -147,7 +138,7 @@ def test_tiles_show_captions_the_preview_fills_its_panel_and_chips_come_from_the
     chips.filter(has_text="a green square").click()  # a chip fills the box and searches
     _status_has(page, "a green square")
     page.wait_for_function(SCORED)
-    _loaded_names(page, 8)
+    shown_names(page, 8)
     assert page.locator("#mm-query textarea").input_value() == "a green square"
     assert "a green square" in page.locator("#mm-status").inner_text()
 
@@ -183,7 +174,7 @@ def test_more_like_this_and_recommend_show_their_reference_and_clear_the_selecti
     page.wait_for_function("document.querySelector('#mm-preview img')")
     page.locator("#mm-more").click()
     page.wait_for_function(f"document.querySelector('#mm-status').innerText.includes('like {names[2]}')")
-    _loaded_names(page, 7)
+    shown_names(page, 7)
     reference = page.locator("#mm-status .mm-ref")
     assert reference.inner_text().strip() == f"Like {names[2]}"
     page.wait_for_function("document.querySelector('#mm-status .mm-ref img')?.naturalWidth > 0")  # its thumbnail
@@ -230,7 +221,7 @@ def test_keyboard_moves_through_results_runs_more_like_this_and_closes(served: R
     page.locator("#mm-results button.thumbnail-item").nth(2).focus()
     page.keyboard.press("Enter")
     page.wait_for_function(f"document.querySelector('#mm-status').innerText.includes('like {names[2]}')")
-    assert names[2] not in _loaded_names(page, 7)
+    assert names[2] not in shown_names(page, 7)
 
     page.locator("#mm-results img").nth(0).click()
     _previewed(page)
@@ -290,7 +281,7 @@ def test_likes_survive_a_reload(served: RunningUI, page: Page) -> None:
     page.wait_for_function(f"document.querySelector('#mm-feedback')?.innerText.includes('Liked: {liked}')")
     page.get_by_role("button", name="Recommend from likes").click()
     page.wait_for_function("document.querySelector('#mm-status').innerText.includes('your likes')")
-    assert liked not in _loaded_names(page, 7)
+    assert liked not in shown_names(page, 7)
     page.get_by_role("button", name="Clear").click()
     page.reload()
     page.wait_for_function("document.querySelector('#mm-feedback')?.innerText.includes('click results and mark')")

@@ -11,7 +11,7 @@ from playwright.sync_api import Page
 
 from multimodal.devtools.browser import chromium_page
 from tests.fixtures.processes import free_port
-from tests.fixtures.ui_app import dated_index
+from tests.fixtures.ui_app import dated_index, shown_names
 from ui import RunningUI, launch
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -35,15 +35,6 @@ def page() -> Iterator[Page]:
         yield page
 
 
-def _shown(page: Page, count: int) -> list[str]:
-    """Wait until exactly `count` tiles have loaded their thumbnails; return their file names."""
-    loaded = "Array.from(document.querySelectorAll('#mm-results img')).filter(i => i.complete && i.naturalWidth > 0)"
-    page.wait_for_function(f"{loaded}.length === {count} && "
-                           f"document.querySelectorAll('#mm-results img').length === {count}")
-    labels = page.locator("#mm-results .caption-label").all_inner_texts()
-    return [label.split(" · ", 1)[1].split("\n")[0] for label in labels]
-
-
 def _status_has(page: Page, text: str) -> None:
     page.wait_for_function(f"document.querySelector('#mm-status')?.innerText.includes({text!r})")
 
@@ -57,7 +48,7 @@ def test_the_landing_page_shows_the_library_newest_first_and_pages_on(served: tu
                                                                       page: Page) -> None:
     running, newest, pics = served
     page.goto(running.url)
-    assert _shown(page, 3) == newest[:3]  # before anything was typed
+    assert shown_names(page, 3) == newest[:3]  # before anything was typed
     assert page.locator("#mm-results .caption-label").first.inner_text().startswith("2023-11-21 · ")  # a date
     assert "Library · 8 images, newest first · showing 3" in page.locator("#mm-status").inner_text()
     assert not page.locator("#mm-sort").is_visible()  # the library has one order
@@ -65,19 +56,19 @@ def test_the_landing_page_shows_the_library_newest_first_and_pages_on(served: tu
     more = page.locator("#mm-more-pages")
     assert more.inner_text() == "Show more (5 left)"
     more.click()
-    assert _shown(page, 6) == newest[:6]
+    assert shown_names(page, 6) == newest[:6]
     more.click()
-    assert _shown(page, 8) == newest and not more.is_visible()
+    assert shown_names(page, 8) == newest and not more.is_visible()
 
     colours = str(pics / "colours")
     page.locator("#mm-folder input").click()
     page.get_by_role("option", name=colours).click()  # the folders come from the index
     _status_has(page, "4 images")
-    assert _shown(page, 3) == [n for n in newest if n.endswith(".png")][:3]
+    assert shown_names(page, 3) == [n for n in newest if n.endswith(".png")][:3]
     page.locator("#mm-to input").fill("2023-11-15")  # the two oldest colours: days 0 and 1
     page.locator("#mm-to input").press("Enter")
     _status_has(page, "2 images")
-    assert _shown(page, 2) == ["green.png", "blue.png"]
+    assert shown_names(page, 2) == ["green.png", "blue.png"]
     assert "to 2023-11-15" in page.locator("#mm-status").inner_text()
 
 
@@ -85,25 +76,25 @@ def test_results_switch_between_relevance_and_date_and_the_library_comes_back(
         served: tuple[RunningUI, list[str], Path], page: Page) -> None:
     running, newest, _ = served
     page.goto(running.url)
-    _shown(page, 3)
+    shown_names(page, 3)
     page.locator("#mm-query textarea").fill("a red square")
     page.locator("#mm-query textarea").press("Enter")
     _status_has(page, "8 results")
-    ranked = _shown(page, 8)
+    ranked = shown_names(page, 8)
     scores = [float(t.split(" · ")[0]) for t in page.locator("#mm-results .caption-label").all_inner_texts()]
     assert scores == sorted(scores, reverse=True) and ranked != newest
     sort = page.locator("#mm-sort")
     sort.get_by_text("date").click()
     page.wait_for_function(f"document.querySelector('#mm-results .caption-label')?.innerText.includes({newest[0]!r})")
-    assert _shown(page, 8) == newest
+    assert shown_names(page, 8) == newest
     _shot(page, "sorted-by-date.png")
     sort.get_by_text("relevance").click()
     page.wait_for_function(f"document.querySelector('#mm-results .caption-label')?.innerText.includes({ranked[0]!r})")
-    assert _shown(page, 8) == ranked
+    assert shown_names(page, 8) == ranked
 
     page.locator("#mm-library").click()
     _status_has(page, "Library")
-    assert _shown(page, 3) == newest[:3] and not sort.is_visible()
+    assert shown_names(page, 3) == newest[:3] and not sort.is_visible()
 
 
 def _one_toast(page: Page, says: str) -> None:
@@ -121,7 +112,7 @@ def test_toolkit_errors_show_one_toast_and_keep_what_the_tab_showed(served: tupl
                                                                    capfd: pytest.CaptureFixture[str]) -> None:
     running, _, _ = served
     page.goto(running.url)
-    _shown(page, 3)
+    shown_names(page, 3)
     page.get_by_role("tab", name="Duplicates").click()
     page.get_by_role("button", name="Find duplicates").click()
     found = page.get_by_text("groups of near duplicates")
