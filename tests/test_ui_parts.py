@@ -24,6 +24,7 @@ from ui.handlers import Handlers
 from ui.safety import Exposure, check_exposure, is_loopback, load_upload, parse_auth
 from ui.service import Limits, Options, SearchService
 from ui.thumbnails import GRID_SIZE, Source, Thumbnails
+from ui.views import file_size
 
 OPTS = (24, "images", 0.0, "", "Any", None, None)  # the sidebar's defaults, as the browser sends them
 
@@ -237,6 +238,11 @@ def test_a_public_ui_without_a_password_turns_off_server_paths_and_ingest(ui_ind
     _refused(public.search_composed, f"+ image: {photo}", None, 1.0, *OPTS, says="turned off")
     _refused(public.ingest, str(tmp_path), says="turned off")
     assert public.search_composed("red square\n-0.5 photo", None, 1.0, *OPTS)[1]  # text terms still work
+
+
+def test_file_sizes_are_shown_in_the_unit_that_fits_and_small_files_are_not_zero() -> None:
+    assert [file_size(n) for n in (0, 512, 1023)] == ["0 B", "512 B", "1023 B"]
+    assert [file_size(n) for n in (1024, 1229, 3_565_158, 5 * 1024**3)] == ["1.0 KB", "1.2 KB", "3.4 MB", "5.0 GB"]
 
 
 def test_options_treat_a_zero_threshold_as_none() -> None:

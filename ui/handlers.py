@@ -136,6 +136,11 @@ class Handlers:
         """The library's first page under the folder and date filters (the landing page)."""
         return self._browse([], folder, date_from, date_to)
 
+    @staticmethod
+    def show_landing(landing: tuple[Any, ...] | None, searched: bool) -> tuple[Any, ...]:
+        """The landing page's library (what `browse` made), unless a search started meanwhile: its results stay."""
+        return gr.skip() if landing is None or searched else landing
+
     @toast_errors
     def browse_more(self, shown: list[Hit], folder: str | None, date_from: Any, date_to: Any) -> tuple[Any, ...]:
         """The next page of the library, added below the images shown."""

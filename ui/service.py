@@ -228,14 +228,17 @@ class SearchService:
         return tag_images(self.index.store, self.searcher.encoder, parse_labels(labels), templates=templates,
                           top=top, min_score=min_score)
 
-    def space_map(self, queries: Sequence[str], sample: int, colour_by: str, with_thumbnails: bool) -> str:
-        """The map of the embedding space as a standalone HTML page, `queries` placed on it."""
+    def space_map(self, queries: Sequence[str], sample: int, colour_by: str, with_thumbnails: bool,
+                  draw: str = "points") -> str:
+        """The map of the embedding space as a standalone HTML page, `queries` placed on it, drawn as points or
+        as thumbnails (an image atlas, which needs the thumbnails)."""
+        with_thumbnails = with_thumbnails or draw == "thumbnails"
         space = build_map(self.index.store, sample=sample)
         for text in queries:
             space.place(text, self.searcher.text_vector(text))
         thumbs = space_thumbnails([p.path for p in space.points], max_pixels=self.index.settings.max_pixels) \
             if with_thumbnails else {}
-        return render_page(space, colour_by=colour_by, thumbnails=thumbs)
+        return render_page(space, colour_by=colour_by, thumbnails=thumbs, draw=draw)
 
     def probe(self, targets: str, first: str, second: str, template: str, permutations: int) -> ProbeResult:
         parsed = parse_targets(targets)

@@ -106,7 +106,7 @@ def hit_details(hit: Hit) -> str:
     if meta.get("format"):
         facts.append(str(meta["format"]))
     if meta.get("size"):
-        facts.append(_bytes(int(meta["size"])))
+        facts.append(file_size(int(meta["size"])))
     if meta.get("date"):
         facts.append(_day(float(meta["date"])))
     if facts:
@@ -210,9 +210,13 @@ def _day(ts: float, *, seconds: bool = False) -> str:
     return when.isoformat(sep=" ", timespec="seconds") if seconds else when.date().isoformat()
 
 
-def _bytes(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return f"{n} B"
+def file_size(n: int) -> str:
+    """A file's size as people read it: "512 B", "1.2 KB", "3.4 MB" (units of 1024; never "0 KB" for a small file)."""
+    if n < 1024:
+        return f"{n} B"
+    size = float(n)
+    for unit in ("KB", "MB", "GB", "TB"):
+        size /= 1024
+        if size < 1024 or unit == "TB":
+            return f"{size:.1f} {unit}"
+    raise AssertionError("unreachable")
