@@ -171,13 +171,16 @@ def test_the_map_tab_draws_an_image_atlas_with_a_legend(index: Index, tmp_path: 
             expect(tiles.first).to_be_visible()
             hrefs = tiles.evaluate_all("t => t.map(i => i.getAttribute('href'))")
             assert all(h.startswith("data:image/jpeg") for h in hrefs)
-            boxes = tiles.evaluate_all("t => t.map(i => { const r = i.getBoundingClientRect(); "
-                                       "return [Math.round(r.x), Math.round(r.y), r.width, r.height]; })")
+            places = tiles.evaluate_all("t => t.map(i => [+i.getAttribute('x') + i.getAttribute('width') / 2, "
+                                        "+i.getAttribute('y') + i.getAttribute('height') / 2])")
             dots = frame.locator("svg#map circle[r='4']")
             assert dots.first.is_hidden()  # thumbnails replace the points
             centres = dots.evaluate_all("d => d.map(c => [+c.getAttribute('cx'), +c.getAttribute('cy')])")
-            assert len({(x, y) for x, y, _, _ in boxes}) == len({tuple(c) for c in centres}) >= 8  # at their places
-            assert all(w > 10 and h > 10 for _, _, w, h in boxes)  # drawn, not collapsed
+            flat = [v for place in sorted(map(tuple, places)) for v in place]
+            assert flat == pytest.approx([v for c in sorted(map(tuple, centres)) for v in c])  # each at its place
+            assert len({(round(x), round(y)) for x, y in places}) >= 8  # spread over the plane, not stacked
+            sizes = tiles.evaluate_all("t => t.map(i => i.getBoundingClientRect().width)")
+            assert min(sizes) > 10  # drawn, not collapsed
             legend = frame.locator(".legend").inner_text()
             assert "Each thumbnail is an image at its place" in legend and "colour of its" in legend
             shots = Path(__file__).resolve().parents[1] / "artifacts" / "ui"
