@@ -97,6 +97,25 @@ def test_thumbnails_are_small_jpegs_made_once_and_shared_by_identical_content(tm
     assert thumbs.get(Source("/elsewhere/copy.jpg", digest)) == first  # same content hash, same thumbnail
 
 
+def test_grid_tiles_carry_their_thumbnail_inside_an_svg_that_gradio_sends_inline(tmp_path: Path) -> None:
+    import base64
+
+    import gradio as gr
+
+    thumbs = Thumbnails(tmp_path / "thumbs")
+    image = write_image(tmp_path / "a.jpg", seed=3, size=(640, 480))
+    thumb = thumbs.get(Source(str(image)))
+    tile = thumbs.tiles([Source(str(image))])[0]
+    assert tile == thumb.with_suffix(".svg") and 'width="320" height="240"' in tile.read_text()
+    inside = tile.read_text().split('href="data:image/jpeg;base64,')[1].split('"')[0]
+    assert base64.b64decode(inside) == thumb.read_bytes()  # the very thumbnail, not a re-encoding
+    sent = gr.Gallery().postprocess([(str(tile), "a label")]).root[0].image
+    assert sent.url.startswith("data:image/svg+xml,") and sent.path is None  # no file request for this tile
+    outside = tmp_path / "elsewhere.jpg"
+    outside.write_bytes(thumb.read_bytes())
+    assert thumbs.tile(outside) == outside  # only the cache's own thumbnails are wrapped
+
+
 def test_a_digest_that_is_not_a_hash_never_becomes_a_path(tmp_path: Path) -> None:
     image = write_image(tmp_path / "a.jpg", seed=2)
     thumbs = Thumbnails(tmp_path / "thumbs")
@@ -131,6 +150,17 @@ def test_text_search_fills_the_gallery_with_thumbnails_scores_and_names(handlers
     thumb, label = gallery["value"][0]
     assert Path(thumb).is_file() and label.startswith(f"{hits[0].score:.3f} · {Path(hits[0].path).name}")
     assert "**8 results**" in status
+
+
+def test_a_short_grid_carries_its_tiles_inline_and_a_long_one_goes_by_url(handlers: Handlers,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import ui.service
+
+    gallery, *_ = handlers.search_text("a red square", *OPTS)
+    assert {Path(thumb).suffix for thumb, _ in gallery["value"]} == {".svg"}
+    monkeypatch.setattr(ui.service, "INLINE_MAX_TILES", 4)  # 8 results: more than that
+    gallery, *_ = handlers.search_text("a red square", *OPTS)
+    assert {Path(thumb).suffix for thumb, _ in gallery["value"]} == {".jpg"}
 
 
 def test_k_threshold_and_filters_reach_the_searcher(handlers: Handlers) -> None:

@@ -42,6 +42,7 @@ _log = logging.getLogger(__name__)
 
 NEAREST_CAPTIONS = 5  # captions shown beside an image search
 PAGE_SIZE = 48  # images per page when browsing the library
+INLINE_MAX_TILES = 48  # grids up to this long carry their thumbnails inside the answer
 Order = Literal["relevance", "date"]
 
 
@@ -264,7 +265,11 @@ class SearchService:
 
     # -- thumbnails ----------------------------------------------------------------------------
     def grid_thumbnails(self, hits: Sequence[Hit]) -> list[Path]:
-        return self.thumbnails.many([_source(h) for h in hits], GRID_SIZE)
+        """The results grid's tiles: for up to `INLINE_MAX_TILES` results, thumbnails wrapped to travel inside the
+        answer (`Thumbnails.tile`); a longer grid (the library after *Show more* resends every tile shown) goes by
+        URL, which the browser caches."""
+        sources = [_source(h) for h in hits]
+        return self.thumbnails.tiles(sources) if len(sources) <= INLINE_MAX_TILES else self.thumbnails.many(sources)
 
     def reference_thumbnails(self, ids: Sequence[str]) -> list[tuple[str, Path]]:
         """(file name, grid thumbnail) of indexed images by id: what a result list is relative to."""
