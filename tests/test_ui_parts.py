@@ -194,6 +194,8 @@ def test_likes_and_dislikes_become_a_recommendation(handlers: Handlers) -> None:
     liked, disliked, text = handlers.like(hits[1], liked, disliked)  # changing one's mind moves it
     assert [x["id"] for x in liked] == [hits[0].id, hits[1].id] and disliked == []
     assert Path(hits[1].path).name in text
+    assert text.count("<img src='gradio_api/file=") == 2  # each liked image as its thumbnail
+    assert handlers.feedback(liked, [{"id": "gone", "name": "gone.png"}]).count("<img") == 2  # no thumbnail, a name
     _, recs, *_ = handlers.recommend(liked, disliked, *OPTS)
     assert len(recs) == 6 and not {hits[0].id, hits[1].id} & {h.id for h in recs}
 

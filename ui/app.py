@@ -54,6 +54,9 @@ CSS = """
 #mm-ref, .mm-ref { display: flex; align-items: center; gap: 6px; flex-wrap: wrap; margin: 2px 0 6px; }
 .mm-ref img { width: 44px; height: 44px; object-fit: cover; border-radius: 6px; margin: 0 !important; }
 .mm-ref span { margin-left: 4px; font-weight: 600; }
+#mm-feedback .mm-mark { display: inline-block; margin: 2px 8px 2px 0; font-size: 0.85rem; }
+#mm-feedback .mm-mark img { width: 40px; height: 40px; object-fit: cover; border-radius: 6px;
+  margin: 0 4px 0 0 !important; display: inline-block; vertical-align: middle; }
 #mm-search-row:not(:has(#mm-preview img)) #mm-results .thumbnail-item.selected {
   box-shadow: 0 0 0 1px transparent inset, var(--shadow-drop); border-color: var(--border-color-primary); }
 #mm-preview img { width: 100% !important; height: 100% !important; object-fit: contain; }
@@ -142,7 +145,7 @@ def build_app(index: Index, *, thumbnails: Thumbnails | None = None, exposure: E
         summary, details, likes, folder = _layout(app, handlers, service, examples)
         app.load(None, js=KEYS_JS)  # the keyboard: a script run once the page has loaded
         app.load(handlers.page_load, outputs=[summary, details, folder], api_visibility="private")
-        app.load(feedback, likes[:2], likes[2], api_visibility="private")  # likes kept in the browser
+        app.load(handlers.feedback, likes[:2], likes[2], api_visibility="private")  # likes kept in the browser
     return app
 
 

@@ -278,6 +278,12 @@ class SearchService:
         thumbs = self.thumbnails.many(sources, GRID_SIZE)
         return [(Path(src.path).name, thumb) for src, thumb in zip(sources, thumbs, strict=True)]
 
+    def thumbnails_by_id(self, ids: Sequence[str]) -> dict[str, Path]:
+        """Grid thumbnails of indexed images by id (ids no longer indexed are left out): liked images."""
+        records = [r for r in self.index.store.get(list(ids)) if r.metadata.get("path")]
+        sources = [Source(str(r.metadata["path"]), str(r.metadata.get("hash") or "") or None) for r in records]
+        return {r.id: thumb for r, thumb in zip(records, self.thumbnails.many(sources, GRID_SIZE), strict=True)}
+
     def preview(self, hit: Hit) -> Path:
         return self.thumbnails.get(_source(hit), PREVIEW_SIZE)
 

@@ -6,7 +6,7 @@ import datetime as dt
 import html
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -124,15 +124,23 @@ def captions(hits: Sequence[Hit]) -> str:
     return "\n".join(f"1. {md(h.caption or '')} <small>({h.score:.3f})</small>" for h in hits)
 
 
-def feedback(liked: Sequence[dict[str, str]], disliked: Sequence[dict[str, str]]) -> str:
+def feedback(liked: Sequence[dict[str, str]], disliked: Sequence[dict[str, str]],
+             thumbs: Mapping[str, Path] | None = None) -> str:
+    """The likes panel: each liked and disliked image as its thumbnail (when `thumbs` has it, by id) and name."""
     if not liked and not disliked:
         return "**Recommendations** — click results and mark them *Like* or *Dislike*, then ask for more like those."
     parts = []
     if liked:
-        parts.append("**Liked:** " + ", ".join(md(x["name"]) for x in liked))
+        parts.append("**Liked:** " + " ".join(_marked(x, (thumbs or {}).get(x["id"])) for x in liked))
     if disliked:
-        parts.append("**Disliked:** " + ", ".join(md(x["name"]) for x in disliked))
-    return "  \n".join(parts)
+        parts.append("**Disliked:** " + " ".join(_marked(x, (thumbs or {}).get(x["id"])) for x in disliked))
+    return "\n\n".join(parts)
+
+
+def _marked(item: dict[str, str], thumb: Path | None) -> str:
+    name = html.escape(item["name"], quote=True)
+    image = f"<img src='{file_url(thumb)}' alt='{name}'>" if thumb else ""
+    return f"<span class='mm-mark' title='{name}'>{image}{name}</span>"
 
 
 def index_summary(info: IndexInfo) -> str:
