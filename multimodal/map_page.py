@@ -1,8 +1,9 @@
 """A space map as one standalone HTML page: inline SVG and a little JavaScript, no network at view time.
 
 Hovering a point shows its thumbnail (embedded as a data: URI) and path; a picker recolours the points
-by folder, tag or caption presence; the mouse wheel zooms and dragging pans. Queries are drawn as
-black diamonds, with their nearest images ringed.
+by folder, tag, cluster or caption presence; another draws each image as its thumbnail at its place (an image
+atlas), framed in its colour; the mouse wheel zooms and dragging pans. Queries are drawn as black diamonds,
+with their nearest images ringed.
 """
 
 from __future__ import annotations
@@ -17,15 +18,21 @@ from multimodal.errors import ConfigError
 from multimodal.space_map import SpaceMap
 
 COLOUR_BY = ("auto", "folder", "tag", "cluster", "caption")  # auto: tags if any, else clusters of the space
+DRAW = ("points", "thumbnails")  # thumbnails: an image atlas (needs the thumbnails embedded)
 _MAX_CATEGORIES = 10  # distinct colours; rarer values share "other"
 
 
 def render_page(space_map: SpaceMap, *, colour_by: str = "auto", thumbnails: dict[str, str] | None = None,
-                title: str = "multimodal: map of the embedding space") -> str:
-    """The map as a self-contained HTML document."""
+                title: str = "multimodal: map of the embedding space", draw: str = "points") -> str:
+    """The map as a self-contained HTML document, drawn first as `draw` (the page can switch)."""
     if colour_by not in COLOUR_BY:
         raise ConfigError(f"--colour-by must be one of {', '.join(COLOUR_BY)}, got {colour_by!r}")
+    if draw not in DRAW:
+        raise ConfigError(f"--draw must be one of {', '.join(DRAW)}, got {draw!r}")
+    if draw == "thumbnails" and not any((thumbnails or {}).values()):
+        raise ConfigError("drawing thumbnails needs the thumbnails (leave out --no-thumbnails)")
     data = _page_data(space_map, resolve_colouring(space_map, colour_by), thumbnails or {})
+    data["draw"] = draw
     payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
     return _TEMPLATE.replace("__TITLE__", html.escape(title)).replace("__DATA__", payload)
 
@@ -81,13 +88,16 @@ body{font:14px system-ui,sans-serif;margin:12px;color:#222}
 #tip{position:fixed;pointer-events:none;background:#fff;border:1px solid #999;padding:4px;display:none;
 max-width:320px;font-size:12px;word-break:break-all;box-shadow:0 2px 6px #0003}
 #tip img{display:block;max-width:96px;max-height:96px;margin-bottom:3px}
-.legend span{display:inline-block;margin-right:12px}.legend i{display:inline-block;width:10px;height:10px;
+.legend span{display:inline-block;margin-right:12px}#mode{color:#555;margin-right:8px}
+.legend i{display:inline-block;width:10px;height:10px;
 border-radius:5px;margin-right:4px}
 </style></head><body>
 <h3 style="margin:0">__TITLE__</h3><div id="sub"></div>
 <label>colour by <select id="by"><option>folder</option><option>tag</option><option>cluster</option>
 <option>caption</option></select>
-</label> <span class="legend" id="legend"></span>
+</label> <label>draw <select id="draw"><option value="points">points</option>
+<option value="thumbnails">thumbnails (image atlas)</option></select></label>
+<div class="legend"><span id="mode"></span><span id="legend"></span></div>
 <svg id="map" xmlns="http://www.w3.org/2000/svg"></svg><div id="tip"></div>
 <script id="data" type="application/json">__DATA__</script>
 <script>
@@ -108,6 +118,16 @@ const dots=D.x.map((x,i)=>{const c=document.createElementNS(NS,'circle');
     tip.appendChild(document.createTextNode(D.path[i]));});
   c.addEventListener('mouseleave',()=>{tip.style.display='none';});
   svg.appendChild(c);return c;});
+const T=30, atlas=document.createElementNS(NS,'g');atlas.setAttribute('id','atlas');svg.appendChild(atlas);
+const frames=[];D.x.forEach((x,i)=>{if(!D.thumb[i])return;const X=sx(x)-T/2, Y=sy(D.y[i])-T/2;
+  const f=document.createElementNS(NS,'rect');f.setAttribute('x',X-2);f.setAttribute('y',Y-2);
+  f.setAttribute('width',T+4);f.setAttribute('height',T+4);f.setAttribute('data-i',i);atlas.appendChild(f);frames.push(f);
+  const im=document.createElementNS(NS,'image');im.setAttribute('href',D.thumb[i]);im.setAttribute('x',X);
+  im.setAttribute('y',Y);im.setAttribute('width',T);im.setAttribute('height',T);
+  im.setAttribute('preserveAspectRatio','xMidYMid slice');
+  im.addEventListener('mousemove',e=>{tip.style.display='block';tip.style.left=(e.clientX+14)+'px';
+    tip.style.top=(e.clientY+14)+'px';tip.replaceChildren(document.createTextNode(D.path[i]));});
+  im.addEventListener('mouseleave',()=>{tip.style.display='none';});atlas.appendChild(im);});
 D.queries.forEach(q=>{q.matches.forEach(i=>{const r=document.createElementNS(NS,'circle');
     r.setAttribute('cx',sx(D.x[i]));r.setAttribute('cy',sy(D.y[i]));r.setAttribute('r',7);
     r.setAttribute('fill','none');r.setAttribute('stroke','#000');r.setAttribute('stroke-width',1.5);
@@ -119,13 +139,21 @@ D.queries.forEach(q=>{q.matches.forEach(i=>{const r=document.createElementNS(NS,
   t.setAttribute('pointer-events','none');
   t.textContent=q.label;svg.appendChild(t);});
 function colour(by){const g=D.groups[by];dots.forEach((c,i)=>c.setAttribute('fill',C[g.of[i]%C.length]));
+  frames.forEach(f=>f.setAttribute('fill',C[g.of[+f.getAttribute('data-i')]%C.length]));
+  document.getElementById('mode').textContent=(draw.value==='thumbnails'?
+    'Each thumbnail is an image at its place on the plane, framed in the colour of its '+by+':':
+    'Each dot is an image, coloured by its '+by+':');
   const L=document.getElementById('legend');L.replaceChildren();g.names.forEach((n,k)=>{
     const s=document.createElement('span'),b=document.createElement('i');b.style.background=C[k%C.length];
     s.appendChild(b);s.appendChild(document.createTextNode(n));L.appendChild(s);});
   if(D.queries.length){const s=document.createElement('span');s.textContent='\\u25c6 query, \\u25cb its nearest images';
     L.appendChild(s);}}
-const by=document.getElementById('by');by.value=D.colourBy;colour(by.value);
-by.addEventListener('change',()=>colour(by.value));
+const by=document.getElementById('by'), draw=document.getElementById('draw');
+if(!frames.length)draw.querySelector('[value=thumbnails]').disabled=true;
+function show(){const t=draw.value==='thumbnails';atlas.style.display=t?'':'none';
+  dots.forEach(c=>{c.style.display=t?'none':'';});colour(by.value);}
+by.value=D.colourBy;draw.value=frames.length?D.draw:'points';show();
+by.addEventListener('change',()=>colour(by.value));draw.addEventListener('change',show);
 svg.addEventListener('wheel',e=>{e.preventDefault();const f=e.deltaY>0?1.2:1/1.2, r=svg.getBoundingClientRect();
   const mx=view[0]+(e.clientX-r.left)/r.width*view[2], my=view[1]+(e.clientY-r.top)/r.height*view[3];
   view=[mx-(mx-view[0])*f,my-(my-view[1])*f,view[2]*f,view[3]*f];setView();},{passive:false});

@@ -75,6 +75,18 @@ def test_the_page_is_standalone_with_thumbnails_paths_and_queries(coloured: Inde
     assert data["queries"][0]["label"] == "blue <sky>" and len(data["queries"][0]["matches"]) == 10
     with pytest.raises(ConfigError):
         render_page(space, colour_by="size")
+    assert data["draw"] == "points"
+
+
+def test_the_image_atlas_mode_is_chosen_up_front_and_needs_the_thumbnails(coloured: Index) -> None:
+    space = build_map(coloured.store)
+    page = render_page(space, thumbnails=thumbnails([p.path for p in space.points]), draw="thumbnails")
+    data = json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', page, re.S).group(1))
+    assert data["draw"] == "thumbnails" and 'id="draw"' in page
+    with pytest.raises(ConfigError, match="needs the thumbnails"):
+        render_page(space, draw="thumbnails")
+    with pytest.raises(ConfigError, match="--draw must be one of points, thumbnails"):
+        render_page(space, draw="mosaic")
 
 
 def test_umap_without_umap_learn_says_how_to_install(coloured: Index, monkeypatch: pytest.MonkeyPatch) -> None:

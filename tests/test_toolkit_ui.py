@@ -24,6 +24,7 @@ from ui.safety import Exposure
 from ui.service import SearchService
 from ui.thumbnails import Thumbnails
 from ui.toolkit_tabs import Toolkit, add_toolkit_tabs
+from ui.views import file_size
 
 
 @pytest.fixture
@@ -56,7 +57,7 @@ def test_duplicates_tab_lists_groups_and_shows_one_side_by_side(kit: Toolkit, tm
     assert all(Path(thumb).is_file() and Path(thumb).is_relative_to(tmp_path / "thumbs") for thumb, _ in shown)
     big = next(row for row in rows if row[0] == "blue0-big.png")
     size = (tmp_path / "colours" / "blue" / "blue0-big.png").stat().st_size
-    assert big[1:3] == [f"{size / 1024:.0f}", "64×48"] and re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", big[3])
+    assert big[1:3] == [file_size(size), "64×48"] and re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", big[3])
     assert big[4] == str(tmp_path / "colours" / "blue")
 
 
@@ -68,6 +69,7 @@ def test_duplicates_tab_exports_every_group_and_deletes_nothing(kit: Toolkit, tm
     listed = {(r["group"], r["path"]) for r in rows}
     groups = found.report.near + found.report.exact
     assert len(listed) == sum(len(g.paths) for g in groups) and {r["kind"] for r in rows} == {"near", "identical"}
+    assert all(int(r["size (bytes)"]) == Path(r["path"]).stat().st_size for r in rows)  # exact, for a spreadsheet
     assert sorted(p for p in (tmp_path / "colours").rglob("*") if p.is_file()) == before
     with pytest.raises(ConfigError, match="Find duplicates first"):
         kit.export_duplicates(None)
@@ -144,6 +146,51 @@ def test_live_app_draws_the_map_and_shows_a_duplicate_group_side_by_side(index: 
             expect(page.get_by_text("groups of identical files")).to_be_visible(timeout=30_000)
             expect(page.locator("#mm-duplicates img").first).to_be_visible(timeout=30_000)  # the first group
             assert page.locator("#mm-duplicates img").count() >= 2
+    finally:
+        running.close()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_the_map_tab_draws_an_image_atlas_with_a_legend(index: Index, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    from tests.fixtures.processes import free_port
+    from ui import launch
+
+    running = launch(index, port=free_port(), block=False, quiet=True, thumbnail_dir=tmp_path / "thumbs")
+    try:
+        with chromium_page(viewport={"width": 1400, "height": 1000}) as page:
+            page.goto(running.url)
+            page.get_by_role("tab", name="Map").click()
+            page.locator("#mm-map-draw").get_by_text("Thumbnails (image atlas)").click()
+            page.get_by_role("button", name="Draw the map").click()
+            frame = page.frame_locator("iframe[title='map of the embedding space']")
+            tiles = frame.locator("svg#map #atlas image")
+            expect(tiles).to_have_count(14, timeout=30_000)
+            expect(tiles.first).to_be_visible()
+            hrefs = tiles.evaluate_all("t => t.map(i => i.getAttribute('href'))")
+            assert all(h.startswith("data:image/jpeg") for h in hrefs)
+            places = tiles.evaluate_all("t => t.map(i => [+i.getAttribute('x') + i.getAttribute('width') / 2, "
+                                        "+i.getAttribute('y') + i.getAttribute('height') / 2])")
+            dots = frame.locator("svg#map circle[r='4']")
+            assert dots.first.is_hidden()  # thumbnails replace the points
+            centres = dots.evaluate_all("d => d.map(c => [+c.getAttribute('cx'), +c.getAttribute('cy')])")
+            flat = [v for place in sorted(map(tuple, places)) for v in place]
+            assert flat == pytest.approx([v for c in sorted(map(tuple, centres)) for v in c])  # each at its place
+            assert len({(round(x), round(y)) for x, y in places}) >= 8  # spread over the plane, not stacked
+            sizes = tiles.evaluate_all("t => t.map(i => i.getBoundingClientRect().width)")
+            assert min(sizes) > 10  # drawn, not collapsed
+            legend = frame.locator(".legend").inner_text()
+            assert "Each thumbnail is an image at its place" in legend and "colour of its cluster:" in legend
+            assert "cluster 1" in legend  # untagged: by default the colours are clusters of the space, not one folder
+            shots = Path(__file__).resolve().parents[1] / "artifacts" / "ui"
+            shots.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(shots / "map-atlas.png"))  # to look at
+            frame.locator("#draw").select_option("points")  # and back
+            expect(dots.first).to_be_visible()
+            expect(tiles.first).to_be_hidden()
+            assert "Each dot is an image" in frame.locator(".legend").inner_text()
     finally:
         running.close()
 

@@ -279,6 +279,9 @@ def test_likes_survive_a_reload(served: RunningUI, page: Page) -> None:
     page.wait_for_function(f"document.querySelector('#mm-feedback').innerText.includes('{liked}')")
     page.reload()
     page.wait_for_function(f"document.querySelector('#mm-feedback')?.innerText.includes('Liked: {liked}')")
+    shown = page.locator("#mm-feedback img")  # likes show as thumbnails, after a reload too
+    assert shown.count() == 1 and shown.get_attribute("alt") == liked
+    page.wait_for_function("document.querySelector('#mm-feedback img').naturalWidth > 0")
     page.get_by_role("button", name="Recommend from likes").click()
     page.wait_for_function("document.querySelector('#mm-status').innerText.includes('your likes')")
     assert liked not in shown_names(page, 7)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -95,6 +97,36 @@ def test_results_switch_between_relevance_and_date_and_the_library_comes_back(
     page.locator("#mm-library").click()
     _status_has(page, "Library")
     assert shown_names(page, 3) == newest[:3] and not sort.is_visible()
+
+
+def test_a_query_run_before_the_library_arrives_keeps_its_results(served: tuple[RunningUI, list[str], Path],
+                                                                   page: Page) -> None:
+    running, newest, _ = served
+    service, arrived = running.app.service, threading.Event()
+    browse = service.browse
+
+    def slow_browse(*args: object, **kwargs: object) -> object:
+        time.sleep(2.0)  # the landing library answers after the query typed at once
+        try:
+            return browse(*args, **kwargs)
+        finally:
+            arrived.set()
+
+    service.browse = slow_browse  # type: ignore[method-assign]
+    page.goto(running.url)
+    page.locator("#mm-query textarea").fill("a red square")
+    page.locator("#mm-query textarea").press("Enter")
+    _status_has(page, "8 results")
+    ranked = _shown(page, 8)
+    assert not arrived.is_set(), "the query must have been answered before the library"
+    assert arrived.wait(30)
+    page.wait_for_timeout(1500)  # time for the library's late answer to reach the page (and, wrongly, replace)
+    status = page.locator("#mm-status").inner_text()
+    assert "a red square" in status and "Library" not in status
+    assert _shown(page, 8) == ranked and ranked != newest
+    page.locator("#mm-library").click()  # the library is still there on demand
+    _status_has(page, "Library")
+    assert _shown(page, 3) == newest[:3]
 
 
 def _one_toast(page: Page, says: str) -> None:

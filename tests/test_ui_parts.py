@@ -24,6 +24,7 @@ from ui.handlers import Handlers
 from ui.safety import Exposure, check_exposure, is_loopback, load_upload, parse_auth
 from ui.service import Limits, Options, SearchService
 from ui.thumbnails import GRID_SIZE, Source, Thumbnails
+from ui.views import file_size
 
 OPTS = (24, "images", 0.0, "", "Any", None, None)  # the sidebar's defaults, as the browser sends them
 
@@ -96,6 +97,25 @@ def test_thumbnails_are_small_jpegs_made_once_and_shared_by_identical_content(tm
     assert thumbs.get(Source("/elsewhere/copy.jpg", digest)) == first  # same content hash, same thumbnail
 
 
+def test_grid_tiles_carry_their_thumbnail_inside_an_svg_that_gradio_sends_inline(tmp_path: Path) -> None:
+    import base64
+
+    import gradio as gr
+
+    thumbs = Thumbnails(tmp_path / "thumbs")
+    image = write_image(tmp_path / "a.jpg", seed=3, size=(640, 480))
+    thumb = thumbs.get(Source(str(image)))
+    tile = thumbs.tiles([Source(str(image))])[0]
+    assert tile == thumb.with_suffix(".svg") and 'width="320" height="240"' in tile.read_text()
+    inside = tile.read_text().split('href="data:image/jpeg;base64,')[1].split('"')[0]
+    assert base64.b64decode(inside) == thumb.read_bytes()  # the very thumbnail, not a re-encoding
+    sent = gr.Gallery().postprocess([(str(tile), "a label")]).root[0].image
+    assert sent.url.startswith("data:image/svg+xml,") and sent.path is None  # no file request for this tile
+    outside = tmp_path / "elsewhere.jpg"
+    outside.write_bytes(thumb.read_bytes())
+    assert thumbs.tile(outside) == outside  # only the cache's own thumbnails are wrapped
+
+
 def test_a_digest_that_is_not_a_hash_never_becomes_a_path(tmp_path: Path) -> None:
     image = write_image(tmp_path / "a.jpg", seed=2)
     thumbs = Thumbnails(tmp_path / "thumbs")
@@ -132,6 +152,17 @@ def test_text_search_fills_the_gallery_with_thumbnails_scores_and_names(handlers
     assert "**8 results**" in status
 
 
+def test_a_short_grid_carries_its_tiles_inline_and_a_long_one_goes_by_url(handlers: Handlers,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import ui.service
+
+    gallery, *_ = handlers.search_text("a red square", *OPTS)
+    assert {Path(thumb).suffix for thumb, _ in gallery["value"]} == {".svg"}
+    monkeypatch.setattr(ui.service, "INLINE_MAX_TILES", 4)  # 8 results: more than that
+    gallery, *_ = handlers.search_text("a red square", *OPTS)
+    assert {Path(thumb).suffix for thumb, _ in gallery["value"]} == {".jpg"}
+
+
 def test_k_threshold_and_filters_reach_the_searcher(handlers: Handlers) -> None:
     _, hits, *_ = handlers.search_text("square", 3, "images", 0.0, "", "PNG", None, None)
     assert len(hits) == 3 and all(h.path.endswith(".png") for h in hits)
@@ -163,6 +194,8 @@ def test_likes_and_dislikes_become_a_recommendation(handlers: Handlers) -> None:
     liked, disliked, text = handlers.like(hits[1], liked, disliked)  # changing one's mind moves it
     assert [x["id"] for x in liked] == [hits[0].id, hits[1].id] and disliked == []
     assert Path(hits[1].path).name in text
+    assert text.count("<img src='gradio_api/file=") == 2  # each liked image as its thumbnail
+    assert handlers.feedback(liked, [{"id": "gone", "name": "gone.png"}]).count("<img") == 2  # no thumbnail, a name
     _, recs, *_ = handlers.recommend(liked, disliked, *OPTS)
     assert len(recs) == 6 and not {hits[0].id, hits[1].id} & {h.id for h in recs}
 
@@ -242,6 +275,11 @@ def test_a_public_ui_without_a_password_turns_off_server_paths_and_ingest(ui_ind
     _refused(public.search_composed, f"+ image: {photo}", None, 1.0, *OPTS, says="turned off")
     _refused(public.ingest, str(tmp_path), says="turned off")
     assert public.search_composed("red square\n-0.5 photo", None, 1.0, *OPTS)[1]  # text terms still work
+
+
+def test_file_sizes_are_shown_in_the_unit_that_fits_and_small_files_are_not_zero() -> None:
+    assert [file_size(n) for n in (0, 512, 1023)] == ["0 B", "512 B", "1023 B"]
+    assert [file_size(n) for n in (1024, 1229, 3_565_158, 5 * 1024**3)] == ["1.0 KB", "1.2 KB", "3.4 MB", "5.0 GB"]
 
 
 def test_options_treat_a_zero_threshold_as_none() -> None:

@@ -54,6 +54,9 @@ CSS = """
 #mm-ref, .mm-ref { display: flex; align-items: center; gap: 6px; flex-wrap: wrap; margin: 2px 0 6px; }
 .mm-ref img { width: 44px; height: 44px; object-fit: cover; border-radius: 6px; margin: 0 !important; }
 .mm-ref span { margin-left: 4px; font-weight: 600; }
+#mm-feedback .mm-mark { display: inline-block; margin: 2px 8px 2px 0; font-size: 0.85rem; }
+#mm-feedback .mm-mark img { width: 40px; height: 40px; object-fit: cover; border-radius: 6px;
+  margin: 0 4px 0 0 !important; display: inline-block; vertical-align: middle; }
 #mm-search-row:not(:has(#mm-preview img)) #mm-results .thumbnail-item.selected {
   box-shadow: 0 0 0 1px transparent inset, var(--shadow-drop); border-color: var(--border-color-primary); }
 #mm-preview img { width: 100% !important; height: 100% !important; object-fit: contain; }
@@ -132,6 +135,9 @@ def build_app(index: Index, *, thumbnails: Thumbnails | None = None, exposure: E
             passes the queries it checks its model on).
     """
     service = SearchService(index, thumbnails, exposure=exposure, limits=limits)
+    # Thumbnails are served from their folder as they are: without this Gradio hashes and copies every result's
+    # thumbnail into its cache on each search (the folder is an allowed path already; nothing new is exposed).
+    gr.set_static_paths([service.thumbnails.folder])
     handlers = Handlers(service)
     with App(service, title=f"{TITLE} · image search", analytics_enabled=False, fill_width=True,
              delete_cache=(3600, 24 * 3600)) as app:  # result thumbnails Gradio copied: gone after a day
@@ -139,7 +145,7 @@ def build_app(index: Index, *, thumbnails: Thumbnails | None = None, exposure: E
         summary, details, likes, folder = _layout(app, handlers, service, examples)
         app.load(None, js=KEYS_JS)  # the keyboard: a script run once the page has loaded
         app.load(handlers.page_load, outputs=[summary, details, folder], api_visibility="private")
-        app.load(feedback, likes[:2], likes[2], api_visibility="private")  # likes kept in the browser
+        app.load(handlers.feedback, likes[:2], likes[2], api_visibility="private")  # likes kept in the browser
     return app
 
 
@@ -211,9 +217,11 @@ def _search_tab(app: gr.Blocks, handlers: Handlers, service: SearchService,
     results = [gallery, hits, status, captions, *selection, sort, more_pages]
     opts = [k, target, threshold, folder, fmt, date_from, date_to, sort]
     library = [folder, date_from, date_to]
-    app.load(handlers.browse, library, results, api_visibility="private")  # the landing page: the library
     private: dict[str, Any] = {"api_visibility": "private"}
     text_box, text_btn, chips, upload, path, img_btn, lines, comp_upload, weight, comp_btn = query
+    _landing(app, handlers, library, results,
+             searches=[text_box.submit, text_btn.click, chips.click, img_btn.click, upload.upload, path.submit,
+                       comp_btn.click])
     for trigger in (text_box.submit, text_btn.click):
         trigger(handlers.search_text, [text_box, *opts], results, **private)
     chips.click(lambda sample: sample[0], chips, text_box, **private).then(
@@ -235,6 +243,19 @@ def _search_tab(app: gr.Blocks, handlers: Handlers, service: SearchService,
     rec_btn.click(handlers.recommend, [liked, disliked, *opts], results, **private)
     clear_btn.click(handlers.clear_feedback, None, [liked, disliked, fb], **private)
     return (liked, disliked, fb), folder
+
+
+def _landing(app: gr.Blocks, handlers: Handlers, library: list[Any], results: list[Any],
+             searches: Sequence[Any]) -> None:
+    """The landing page shows the library, unless a search was started before the library arrived: a query
+    typed while the page loads keeps its results. Each search sets a hidden flag in the browser the moment it
+    starts (no round trip); the library, read into a State, is shown only if the flag is still down then."""
+    searched = gr.Checkbox(False, visible=False, elem_id="mm-searched")
+    landing = gr.State(None)
+    for trigger in searches:
+        trigger(None, None, searched, js="() => true", queue=False)
+    app.load(handlers.browse, library, landing, api_visibility="private").then(
+        handlers.show_landing, [landing, searched], results, api_visibility="private")
 
 
 def _filter_row() -> tuple[Any, ...]:

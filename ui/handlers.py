@@ -136,6 +136,11 @@ class Handlers:
         """The library's first page under the folder and date filters (the landing page)."""
         return self._browse([], folder, date_from, date_to)
 
+    @staticmethod
+    def show_landing(landing: tuple[Any, ...] | None, searched: bool) -> tuple[Any, ...]:
+        """The landing page's library (what `browse` made), unless a search started meanwhile: its results stay."""
+        return gr.skip() if landing is None or searched else landing
+
     @toast_errors
     def browse_more(self, shown: list[Hit], folder: str | None, date_from: Any, date_to: Any) -> tuple[Any, ...]:
         """The next page of the library, added below the images shown."""
@@ -233,11 +238,15 @@ class Handlers:
         drop = [x for x in drop if x["id"] != entry["id"]]
         keep = [x for x in keep if x["id"] != entry["id"]] + [entry]
         liked, disliked = (keep, drop) if positive else (drop, keep)
-        return liked, disliked, views.feedback(liked, disliked)
+        return liked, disliked, self.feedback(liked, disliked)
 
     def dislike(self, selected: Hit | None, liked: list[dict[str, str]],
                 disliked: list[dict[str, str]]) -> tuple[Any, ...]:
         return self.like(selected, liked, disliked, positive=False)
+
+    def feedback(self, liked: list[dict[str, str]], disliked: list[dict[str, str]]) -> str:
+        """The likes panel, with thumbnails (also at page load: likes are kept in the browser)."""
+        return views.feedback(liked, disliked, self.service.thumbnails_by_id([x["id"] for x in [*liked, *disliked]]))
 
     def clear_feedback(self) -> tuple[Any, ...]:
         return [], [], views.feedback([], [])

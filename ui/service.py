@@ -42,6 +42,7 @@ _log = logging.getLogger(__name__)
 
 NEAREST_CAPTIONS = 5  # captions shown beside an image search
 PAGE_SIZE = 48  # images per page when browsing the library
+INLINE_MAX_TILES = 48  # grids up to this long carry their thumbnails inside the answer
 Order = Literal["relevance", "date"]
 
 
@@ -228,14 +229,17 @@ class SearchService:
         return tag_images(self.index.store, self.searcher.encoder, parse_labels(labels), templates=templates,
                           top=top, min_score=min_score)
 
-    def space_map(self, queries: Sequence[str], sample: int, colour_by: str, with_thumbnails: bool) -> str:
-        """The map of the embedding space as a standalone HTML page, `queries` placed on it."""
+    def space_map(self, queries: Sequence[str], sample: int, colour_by: str, with_thumbnails: bool,
+                  draw: str = "points") -> str:
+        """The map of the embedding space as a standalone HTML page, `queries` placed on it, drawn as points or
+        as thumbnails (an image atlas, which needs the thumbnails)."""
+        with_thumbnails = with_thumbnails or draw == "thumbnails"
         space = build_map(self.index.store, sample=sample)
         for text in queries:
             space.place(text, self.searcher.text_vector(text))
         thumbs = space_thumbnails([p.path for p in space.points], max_pixels=self.index.settings.max_pixels) \
             if with_thumbnails else {}
-        return render_page(space, colour_by=colour_by, thumbnails=thumbs)
+        return render_page(space, colour_by=colour_by, thumbnails=thumbs, draw=draw)
 
     def probe(self, targets: str, first: str, second: str, template: str, permutations: int) -> ProbeResult:
         parsed = parse_targets(targets)
@@ -261,7 +265,11 @@ class SearchService:
 
     # -- thumbnails ----------------------------------------------------------------------------
     def grid_thumbnails(self, hits: Sequence[Hit]) -> list[Path]:
-        return self.thumbnails.many([_source(h) for h in hits], GRID_SIZE)
+        """The results grid's tiles: for up to `INLINE_MAX_TILES` results, thumbnails wrapped to travel inside the
+        answer (`Thumbnails.tile`); a longer grid (the library after *Show more* resends every tile shown) goes by
+        URL, which the browser caches."""
+        sources = [_source(h) for h in hits]
+        return self.thumbnails.tiles(sources) if len(sources) <= INLINE_MAX_TILES else self.thumbnails.many(sources)
 
     def reference_thumbnails(self, ids: Sequence[str]) -> list[tuple[str, Path]]:
         """(file name, grid thumbnail) of indexed images by id: what a result list is relative to."""
@@ -269,6 +277,12 @@ class SearchService:
         sources = [Source(str(r.metadata["path"]), str(r.metadata.get("hash") or "") or None) for r in records]
         thumbs = self.thumbnails.many(sources, GRID_SIZE)
         return [(Path(src.path).name, thumb) for src, thumb in zip(sources, thumbs, strict=True)]
+
+    def thumbnails_by_id(self, ids: Sequence[str]) -> dict[str, Path]:
+        """Grid thumbnails of indexed images by id (ids no longer indexed are left out): liked images."""
+        records = [r for r in self.index.store.get(list(ids)) if r.metadata.get("path")]
+        sources = [Source(str(r.metadata["path"]), str(r.metadata.get("hash") or "") or None) for r in records]
+        return {r.id: thumb for r, thumb in zip(records, self.thumbnails.many(sources, GRID_SIZE), strict=True)}
 
     def preview(self, hit: Hit) -> Path:
         return self.thumbnails.get(_source(hit), PREVIEW_SIZE)

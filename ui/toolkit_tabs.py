@@ -28,10 +28,11 @@ from multimodal.model_scores import ModelScores
 from ui.handlers import toast_errors
 from ui.service import SearchService
 from ui.thumbnails import Source
+from ui.views import file_size
 
 UI_MAP_SAMPLE = 500  # points drawn in the UI (thumbnails are made for each); the CLI goes further
 _MAX_GROUP_SHOWN = 24
-DETAIL_COLUMNS = ["name", "size (KB)", "dimensions", "date", "folder"]
+DETAIL_COLUMNS = ["name", "size", "dimensions", "date", "folder"]
 
 
 @dataclass(frozen=True)
@@ -88,12 +89,13 @@ class Toolkit:
         out = Path(tempfile.mkdtemp(prefix="mm-duplicates-")) / f"duplicates-{time.strftime('%Y%m%d-%H%M%S')}.csv"
         with open(out, "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
-            writer.writerow(["group", "kind", "path", *DETAIL_COLUMNS[:4], "similarity"])
+            writer.writerow(["group", "kind", "path", "name", "size (bytes)", *DETAIL_COLUMNS[2:4], "similarity"])
             groups = [("near", g) for g in found.report.near] + [("identical", g) for g in found.report.exact]
             for n, (kind, group) in enumerate(groups, start=1):
                 for path in group.paths:
-                    writer.writerow([n, kind, path, *_detail_row(path, found.details.get(path))[:4],
-                                     group.similarity])
+                    info = found.details.get(path)
+                    name, _, dims, date, _ = _detail_row(path, info)
+                    writer.writerow([n, kind, path, name, info.size if info else "", dims, date, group.similarity])
         return str(out)
 
     # -- tags ------------------------------------------------------------------------------
@@ -113,9 +115,10 @@ class Toolkit:
         return f"Current tags: {', '.join(tags)}" if tags else "The index has no tags yet."
 
     # -- map -------------------------------------------------------------------------------
-    def map(self, queries: str, colour_by: str, sample: float, with_thumbnails: bool) -> str:
+    def map(self, queries: str, colour_by: str, sample: float, with_thumbnails: bool, draw: str = "points") -> str:
+        """The map page in an iframe; `draw` "thumbnails" draws an image atlas (thumbnails at their places)."""
         texts = [q.strip() for q in queries.splitlines() if q.strip()]
-        page = self.service.space_map(texts, int(sample), colour_by, with_thumbnails)
+        page = self.service.space_map(texts, int(sample), colour_by, with_thumbnails, draw)
         # An iframe keeps the page's own script and styles apart from Gradio's.
         return (f'<iframe title="map of the embedding space" srcdoc="{html.escape(page, quote=True)}" '
                 'style="width:100%;height:82vh;border:0"></iframe>')
@@ -200,9 +203,11 @@ def add_toolkit_tabs(service: SearchService) -> None:
             colour_by = gr.Radio(list(COLOUR_BY), value="auto", label="Colour by", scale=2)
             sample = gr.Slider(10, 5000, value=UI_MAP_SAMPLE, step=10, label="Images", scale=2)
             with_thumbs = gr.Checkbox(value=True, label="Thumbnails on hover", scale=1)
+            mode = gr.Radio([("Points", "points"), ("Thumbnails (image atlas)", "thumbnails")], value="points",
+                            label="Draw", info="the page can switch too", scale=2, elem_id="mm-map-draw")
         draw = gr.Button("Draw the map", variant="primary")
         page = gr.HTML()
-        draw.click(toast_errors(kit.map), [queries, colour_by, sample, with_thumbs], page, **private)
+        draw.click(toast_errors(kit.map), [queries, colour_by, sample, with_thumbs, mode], page, **private)
     with gr.Tab("Bias probe", id="probe"):
         targets = gr.Textbox(label="Two image groups", placeholder="tag:doctor,tag:nurse  or  /photos/a,/photos/b")
         with gr.Row():
@@ -233,7 +238,7 @@ def _detail_row(path: str, info: FileDetails | None) -> list[str]:
     if info is None:
         return [name, "", "", "", folder]
     date = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.date)) if info.date else ""
-    return [name, f"{info.size / 1024:.0f}", f"{info.width}×{info.height}", date, folder]
+    return [name, file_size(info.size), f"{info.width}×{info.height}", date, folder]
 
 
 def _model_score_lines(scores: ModelScores) -> list[str]:

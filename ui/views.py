@@ -6,7 +6,7 @@ import datetime as dt
 import html
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -106,7 +106,7 @@ def hit_details(hit: Hit) -> str:
     if meta.get("format"):
         facts.append(str(meta["format"]))
     if meta.get("size"):
-        facts.append(_bytes(int(meta["size"])))
+        facts.append(file_size(int(meta["size"])))
     if meta.get("date"):
         facts.append(_day(float(meta["date"])))
     if facts:
@@ -124,15 +124,23 @@ def captions(hits: Sequence[Hit]) -> str:
     return "\n".join(f"1. {md(h.caption or '')} <small>({h.score:.3f})</small>" for h in hits)
 
 
-def feedback(liked: Sequence[dict[str, str]], disliked: Sequence[dict[str, str]]) -> str:
+def feedback(liked: Sequence[dict[str, str]], disliked: Sequence[dict[str, str]],
+             thumbs: Mapping[str, Path] | None = None) -> str:
+    """The likes panel: each liked and disliked image as its thumbnail (when `thumbs` has it, by id) and name."""
     if not liked and not disliked:
         return "**Recommendations** — click results and mark them *Like* or *Dislike*, then ask for more like those."
     parts = []
     if liked:
-        parts.append("**Liked:** " + ", ".join(md(x["name"]) for x in liked))
+        parts.append("**Liked:** " + " ".join(_marked(x, (thumbs or {}).get(x["id"])) for x in liked))
     if disliked:
-        parts.append("**Disliked:** " + ", ".join(md(x["name"]) for x in disliked))
-    return "  \n".join(parts)
+        parts.append("**Disliked:** " + " ".join(_marked(x, (thumbs or {}).get(x["id"])) for x in disliked))
+    return "\n\n".join(parts)
+
+
+def _marked(item: dict[str, str], thumb: Path | None) -> str:
+    name = html.escape(item["name"], quote=True)
+    image = f"<img src='{file_url(thumb)}' alt='{name}'>" if thumb else ""
+    return f"<span class='mm-mark' title='{name}'>{image}{name}</span>"
 
 
 def index_summary(info: IndexInfo) -> str:
@@ -210,9 +218,13 @@ def _day(ts: float, *, seconds: bool = False) -> str:
     return when.isoformat(sep=" ", timespec="seconds") if seconds else when.date().isoformat()
 
 
-def _bytes(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return f"{n} B"
+def file_size(n: int) -> str:
+    """A file's size as people read it: "512 B", "1.2 KB", "3.4 MB" (units of 1024; never "0 KB" for a small file)."""
+    if n < 1024:
+        return f"{n} B"
+    size = float(n)
+    for unit in ("KB", "MB", "GB", "TB"):
+        size /= 1024
+        if size < 1024 or unit == "TB":
+            return f"{size:.1f} {unit}"
+    raise AssertionError("unreachable")

@@ -10,7 +10,7 @@ from typing import Any
 from multimodal.cli.common import add_index_options, add_model_options, settings_from
 from multimodal.errors import ConfigError
 from multimodal.index import Index
-from multimodal.map_page import COLOUR_BY, render_page
+from multimodal.map_page import COLOUR_BY, DRAW, render_page
 from multimodal.search import Filters
 from multimodal.space_map import DEFAULT_SAMPLE, METHODS, build_map, thumbnails
 
@@ -29,6 +29,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--colour-by", choices=COLOUR_BY, default="auto",
                    help="initial colouring (default auto: tags if the index was tagged, else clusters of the space)")
     p.add_argument("--no-thumbnails", action="store_true", help="leave thumbnails out (a much smaller page)")
+    p.add_argument("--draw", choices=DRAW, default="points",
+                   help="draw images as points or as thumbnails at their places (an image atlas); the page can switch")
     p.add_argument("--folder", help="only images in this folder (and below)")
     add_index_options(p)
     add_model_options(p)
@@ -47,6 +49,6 @@ def run(args: argparse.Namespace) -> int:
     thumbs = {} if args.no_thumbnails else thumbnails([p.path for p in space.points],
                                                      max_pixels=index.settings.max_pixels)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_page(space, colour_by=args.colour_by, thumbnails=thumbs), encoding="utf-8")
+    out.write_text(render_page(space, colour_by=args.colour_by, thumbnails=thumbs, draw=args.draw), encoding="utf-8")
     print(f"wrote {out} ({len(space.points)} of {space.total} images, {space.method})", file=sys.stderr)
     return 0
