@@ -117,16 +117,16 @@ def test_a_query_run_before_the_library_arrives_keeps_its_results(served: tuple[
     page.locator("#mm-query textarea").fill("a red square")
     page.locator("#mm-query textarea").press("Enter")
     _status_has(page, "8 results")
-    ranked = _shown(page, 8)
+    ranked = shown_names(page, 8)
     assert not arrived.is_set(), "the query must have been answered before the library"
     assert arrived.wait(30)
     page.wait_for_timeout(1500)  # time for the library's late answer to reach the page (and, wrongly, replace)
     status = page.locator("#mm-status").inner_text()
     assert "a red square" in status and "Library" not in status
-    assert _shown(page, 8) == ranked and ranked != newest
+    assert shown_names(page, 8) == ranked and ranked != newest
     page.locator("#mm-library").click()  # the library is still there on demand
     _status_has(page, "Library")
-    assert _shown(page, 3) == newest[:3]
+    assert shown_names(page, 3) == newest[:3]
 
 
 def _one_toast(page: Page, says: str) -> None:
