@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from multimodal.errors import ConfigError
 
-DATA_VERSION = 3  # bump when the drawing or the captions change: cached demo models depend on it
+DATA_VERSION = 4  # bump when the drawing or the captions change: cached demo models depend on it
 SHAPES = ("circle", "square", "triangle", "star", "cross")
 COLOURS = {  # saturated, so they stand out from the low-saturation backgrounds
     "red": (215, 35, 35), "orange": (245, 140, 25), "yellow": (240, 215, 35),
