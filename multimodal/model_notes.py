@@ -16,8 +16,8 @@ from multimodal.model_spec import ModelSpec
 
 NOTE_FILE = "model_note.json"
 RANDOM_NOTE = "random weights — for tests and benchmarks; results carry no meaning"
-TOY_NOTE = ("toy model trained on coloured shapes — right for the colour and shape pairs it saw, often wrong for "
-            "pairs it never saw")
+TOY_NOTE = ("toy model trained on coloured shapes — it reads their colour, shape, size and position in English and "
+            "French, and knows nothing else")
 
 
 def is_random(spec: ModelSpec | None) -> bool:

@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from multimodal.errors import ConfigError
 
-DATA_VERSION = 3  # bump when the drawing or the captions change: cached demo models depend on it
+DATA_VERSION = 4  # bump when the drawing or the captions change: cached demo models depend on it
 SHAPES = ("circle", "square", "triangle", "star", "cross")
 COLOURS = {  # saturated, so they stand out from the low-saturation backgrounds
     "red": (215, 35, 35), "orange": (245, 140, 25), "yellow": (240, 215, 35),
@@ -174,8 +174,8 @@ def attribute_captions(attrs: Attributes, language: str = "en") -> list[str]:
     left" ("une étoile", "une forme rouge", "une petite forme", "une forme à gauche"). Each is shared by
     every image with that value, and training counts a caption as right for every image that carries it
     (multimodal.contrastive_loss): "a star" pulls red, blue and green stars together and away from the
-    other shapes, teaching each attribute apart from the others. (Composing them for colour × shape pairs
-    never seen in training is still beyond the demo model: docs/training.md.)"""
+    other shapes, teaching each attribute apart from the others (how far the demo model composes them for
+    colour × shape pairs never seen in training: docs/training.md)."""
     if language == "fr":
         noun, gender = _FR_SHAPES[attrs.shape]
         article = "un" if gender == "m" else "une"  # "forme" is feminine
@@ -262,7 +262,8 @@ def read_attributes(root: str | Path) -> dict[Path, Attributes]:
     found: dict[Path, Attributes] = {}
     for line in (root / "captions.jsonl").read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
-        found[root / row["file"]] = Attributes(row["shape"], row["colour"], row["size"], row["position"])
+        if "shape" in row:  # pictures without the four attributes (multimodal.synthetic_apart) are left out
+            found[root / row["file"]] = Attributes(row["shape"], row["colour"], row["size"], row["position"])
     return found
 
 
@@ -272,22 +273,38 @@ _SUPERSAMPLE = 3  # shapes are drawn at 3x and scaled down: smooth edges without
 
 def draw_image(attrs: Attributes, rng: np.random.Generator, size: int) -> Image.Image:
     """One image: a textured background and one shape, both jittered by `rng`."""
+    return draw_figure(attrs.shape, COLOURS[attrs.colour], attrs.size, attrs.position, rng, size)
+
+
+def draw_figure(shape: str, rgb: tuple[int, int, int], size_name: str, position: str, rng: np.random.Generator,
+                size: int) -> Image.Image:
+    """A textured background and one figure: a shape of `SHAPES`, or "blob" (an irregular polygon that is none
+    of them), filled with `rgb` (shaded and tinted a little), at `size_name` and `position`."""
     image = _background(rng, size)
-    radius = size * (rng.uniform(0.11, 0.14) if attrs.size == "small" else rng.uniform(0.22, 0.26))
-    cx, cy = _centre(attrs.position, radius / size, rng)
-    colour = _jitter_colour(COLOURS[attrs.colour], rng)
+    radius = size * (rng.uniform(0.11, 0.14) if size_name == "small" else rng.uniform(0.22, 0.26))
+    cx, cy = _centre(position, radius / size, rng)
+    colour = _jitter_colour(rgb, rng)
     big = size * _SUPERSAMPLE
     mask = Image.new("L", (big, big), 0)
-    points = _outline(attrs.shape, cx * big, cy * big, radius * _SUPERSAMPLE, rng.uniform(-0.3, 0.3))
     draw = ImageDraw.Draw(mask)
-    if attrs.shape == "circle":
-        r = radius * _SUPERSAMPLE
+    r = radius * _SUPERSAMPLE
+    if shape == "circle":
         draw.ellipse((cx * big - r, cy * big - r, cx * big + r, cy * big + r), fill=255)
+    elif shape == "blob":
+        draw.polygon(_blob(cx * big, cy * big, r, rng), fill=255)
     else:
-        draw.polygon(points, fill=255)
+        draw.polygon(_outline(shape, cx * big, cy * big, r, rng.uniform(-0.3, 0.3)), fill=255)
     mask = mask.resize((size, size), Image.Resampling.LANCZOS)
     image.paste(Image.new("RGB", (size, size), colour), (0, 0), mask)
     return image
+
+
+def _blob(cx: float, cy: float, r: float, rng: np.random.Generator) -> list[tuple[float, float]]:
+    """7-10 corners at random angles and radii: a lumpy outline that is neither round nor any of `SHAPES`."""
+    k = int(rng.integers(7, 11))
+    angles = np.sort(rng.uniform(0, 2 * np.pi, k))
+    radii = r * rng.uniform(0.6, 1.15, k)
+    return [(cx + q * math.cos(t), cy + q * math.sin(t)) for q, t in zip(radii, angles, strict=True)]
 
 
 def _centre(position: str, r: float, rng: np.random.Generator) -> tuple[float, float]:

@@ -27,8 +27,7 @@ def test_colour_tags_from_the_trained_model_are_mostly_right_and_equal_evals_zer
     truth = [Path(r.metadata["folder"]).name for r in records]
     accuracy = float(np.mean([r.metadata["tags"][0] == t for r, t in zip(records, truth, strict=True)]))
     assert report.images == len(records) > 0
-    # Every colour x shape pair once, drawn fresh (chance 1/6). On the six pairs it never saw in training the
-    # model often misreads colour too (docs/training.md), so they are a fifth of this set, not all of it.
+    # Every colour x shape pair once, drawn fresh (chance 1/6), the six pairs it never saw in training included.
     assert accuracy >= 0.8
     evaluated = zero_shot_scores(index.encoder, np.stack([r.embedding for r in records]), truth)
     assert accuracy == pytest.approx(evaluated.accuracy)

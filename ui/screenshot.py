@@ -22,7 +22,7 @@ from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO / "data" / "screenshot.png"
-# A colour × shape pair the shipped demo model trained on (pairs it never saw it often gets wrong: docs/training.md)
+# A query the shipped demo model answers right (docs/training.md: its scores, unseen colour × shape pairs too)
 DEFAULT_QUERY = "a large yellow star at the top"
 
 
