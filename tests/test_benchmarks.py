@@ -147,3 +147,50 @@ def test_ingest_table_names_the_default_flags_precision_and_the_onnx_rows(ingest
     text = ingest_script.table(result, ingest_script.summary(result), "")
     assert "**this project, default flags** (`multimodal ingest`: bf16 here) | **13.00** | **6.50** |" in text
     assert "batch 1 (immich)" in text and "batch 16 (rclip)" in text and "| 11.00 | 5.50 |" in text
+
+
+@pytest.fixture(scope="module")
+def ingest_threads_script():
+    yield from _script("ingest_threads")
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads per-thread CPU from /proc (Linux)")
+def test_ingest_threads_sampler_charges_cpu_to_the_thread_family_that_spent_it(ingest_threads_script) -> None:
+    import threading
+    import time
+
+    seen: dict[str, tuple[str, float]] = {}
+    stop = threading.Event()
+    sampler = threading.Thread(target=ingest_threads_script.thread_cpu, args=(stop, seen), daemon=True)
+    sampler.start()
+
+    def spin(seconds: float) -> None:
+        end = time.thread_time() + seconds
+        while time.thread_time() < end:
+            pass
+
+    busy = [threading.Thread(target=spin, args=(0.4,), name=f"busy_{i}") for i in range(2)]
+    for t in busy:
+        t.start()
+    for t in busy:
+        t.join()
+    time.sleep(0.3)
+    stop.set()
+    sampler.join()
+    spent = sum(cpu for name, cpu in seen.values() if name.rstrip("0123456789_") == "busy")
+    # Two threads spun 0.4 CPU-s each; a sample can miss at most the last 0.1 s of a thread's life.
+    assert 0.5 <= spent <= 1.0, seen
+
+
+def test_ingest_threads_table_sets_the_pipeline_beside_its_parts(ingest_threads_script) -> None:
+    def run(ips: float) -> dict:
+        return {"ingest": {"precision": "bf16", "images_per_second": ips, "cpu_ms": 100.0, "core_use": 0.9,
+                           "threads_ms": {"decode": 40.0, "encode": 55.0}},
+                "parts": {"decode": 35.0, "decode_identity": 40.0, "decode_beside": 41.0, "encode": 60.0,
+                          "encode_beside": 61.0}}
+
+    text = ingest_threads_script.table([run(17.0), run(18.0), run(19.0)], 192)
+    assert "| … + SHA-256 + fingerprint | 40.0 | 41.0 | 40.0 (decoding threads) |" in text
+    assert "Ingest: 18.00 images/s" in text and "cores kept 90 % busy" in text
+    cores = ingest_threads_script.cores()
+    assert f"Bound from the parts alone: {1000 * cores / 95:.2f} images/s" in text
