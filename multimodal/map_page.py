@@ -146,7 +146,9 @@ function colour(by){const g=D.groups[by];dots.forEach((c,i)=>c.setAttribute('fil
   const L=document.getElementById('legend');L.replaceChildren();g.names.forEach((n,k)=>{
     const s=document.createElement('span'),b=document.createElement('i');b.style.background=C[k%C.length];
     s.appendChild(b);s.appendChild(document.createTextNode(n));L.appendChild(s);});
-  if(D.queries.length){const s=document.createElement('span');s.textContent='\\u25c6 where a query lands (text often sits apart from the images: CLIP\\'s modality gap), \\u25cb its nearest images';
+  if(D.queries.length){const s=document.createElement('span');
+    s.textContent='\\u25c6 where a query lands (text often sits apart from the images: CLIP\\'s modality gap), '+
+      '\\u25cb its nearest images';
     L.appendChild(s);}}
 const by=document.getElementById('by'), draw=document.getElementById('draw');
 if(!frames.length)draw.querySelector('[value=thumbnails]').disabled=true;
