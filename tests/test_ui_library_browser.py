@@ -129,6 +129,33 @@ def test_a_query_run_before_the_library_arrives_keeps_its_results(served: tuple[
     assert shown_names(page, 3) == newest[:3]
 
 
+def test_a_filter_set_before_the_library_arrives_keeps_the_filtered_library(
+        served: tuple[RunningUI, list[str], Path], page: Page) -> None:
+    running, _, _ = served
+    service, arrived, calls = running.app.service, threading.Event(), []
+    browse = service.browse
+
+    def slow_first_browse(*args: object, **kwargs: object) -> object:
+        calls.append(args)
+        if len(calls) > 1:  # the filtered library: at once
+            return browse(*args, **kwargs)
+        time.sleep(2.0)  # the landing library answers after the filter set at once
+        try:
+            return browse(*args, **kwargs)
+        finally:
+            arrived.set()
+
+    service.browse = slow_first_browse  # type: ignore[method-assign]
+    page.goto(running.url)
+    page.locator("#mm-to input").fill("2023-11-15")
+    page.locator("#mm-to input").press("Enter")
+    _status_has(page, "to 2023-11-15")
+    assert not arrived.is_set(), "the filter must have been applied before the landing library arrived"
+    assert arrived.wait(30)
+    page.wait_for_timeout(1500)  # time for the landing library's late answer to reach the page (and, wrongly, replace)
+    assert "to 2023-11-15" in page.locator("#mm-status").inner_text()
+
+
 def _one_toast(page: Page, says: str) -> None:
     toasts = page.locator("[data-testid='toast-body']")
     toasts.first.wait_for()

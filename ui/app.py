@@ -219,9 +219,10 @@ def _search_tab(app: gr.Blocks, handlers: Handlers, service: SearchService,
     library = [folder, date_from, date_to]
     private: dict[str, Any] = {"api_visibility": "private"}
     text_box, text_btn, chips, upload, path, img_btn, lines, comp_upload, weight, comp_btn = query
-    _landing(app, handlers, library, results,
+    filters = [folder.input, date_from.change, date_to.change, date_from.submit, date_to.submit]
+    _landing(app, handlers, library, results,  # anything that fills the results before the landing library does
              searches=[text_box.submit, text_btn.click, chips.click, img_btn.click, upload.upload, path.submit,
-                       comp_btn.click])
+                       comp_btn.click, rec_btn.click, library_btn.click, *filters])
     for trigger in (text_box.submit, text_btn.click):
         trigger(handlers.search_text, [text_box, *opts], results, **private)
     chips.click(lambda sample: sample[0], chips, text_box, **private).then(
@@ -231,7 +232,7 @@ def _search_tab(app: gr.Blocks, handlers: Handlers, service: SearchService,
     comp_btn.click(handlers.search_composed, [lines, comp_upload, weight, *opts], results, **private)
     library_btn.click(handlers.browse, library, results, **private)
     more_pages.click(handlers.browse_more, [hits, *library], results, **private)
-    for trigger in (folder.input, date_from.change, date_to.change, date_from.submit, date_to.submit):
+    for trigger in filters:
         trigger(handlers.refilter, [hits, *library], results, **private)
     sort.input(handlers.resort, [hits, sort], [gallery, hits, *selection], **private)
     gallery.select(handlers.select, [hits], selection, **private)
