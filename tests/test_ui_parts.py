@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from multimodal.config import Settings
-from multimodal.errors import ConfigError, ImageLoadError
+from multimodal.errors import ConfigError, ImageLoadError, StoreUnavailableError
 from multimodal.index import Index
 from multimodal.query_terms import parse_terms
 from multimodal.search import Term
@@ -198,6 +198,18 @@ def test_likes_and_dislikes_become_a_recommendation(handlers: Handlers) -> None:
     assert handlers.feedback(liked, [{"id": "gone", "name": "gone.png"}]).count("<img") == 2  # no thumbnail, a name
     _, recs, *_ = handlers.recommend(liked, disliked, *OPTS)
     assert len(recs) == 6 and not {hits[0].id, hits[1].id} & {h.id for h in recs}
+
+
+def test_likes_show_as_names_when_the_index_cannot_be_read(handlers: Handlers, monkeypatch: pytest.MonkeyPatch,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    def unreachable(ids: object) -> object:
+        raise StoreUnavailableError("cannot reach the Chroma server at http://db:8000")
+
+    monkeypatch.setattr(handlers.service, "thumbnails_by_id", unreachable)
+    with caplog.at_level(logging.WARNING):
+        text = handlers.feedback([{"id": "a", "name": "a.jpg"}], [{"id": "b", "name": "b.jpg"}])
+    assert "a.jpg" in text and "b.jpg" in text and "<img" not in text
+    assert "cannot reach the Chroma server" in caplog.text and "Traceback" not in caplog.text
 
 
 def test_image_search_by_upload_also_lists_the_nearest_captions(handlers: Handlers, ui_index: Index,

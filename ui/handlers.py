@@ -245,8 +245,14 @@ class Handlers:
         return self.like(selected, liked, disliked, positive=False)
 
     def feedback(self, liked: list[dict[str, str]], disliked: list[dict[str, str]]) -> str:
-        """The likes panel, with thumbnails (also at page load: likes are kept in the browser)."""
-        return views.feedback(liked, disliked, self.service.thumbnails_by_id([x["id"] for x in [*liked, *disliked]]))
+        """The likes panel, with thumbnails (also at page load: likes are kept in the browser); names only when
+        the index cannot be read (the page's own load says why, in a toast)."""
+        try:
+            thumbs = self.service.thumbnails_by_id([x["id"] for x in [*liked, *disliked]])
+        except MultimodalError as e:
+            _log.warning("likes shown without thumbnails: %s", e)
+            thumbs = {}
+        return views.feedback(liked, disliked, thumbs)
 
     def clear_feedback(self) -> tuple[Any, ...]:
         return [], [], views.feedback([], [])
