@@ -16,19 +16,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-QUIET = {"ANONYMIZED_TELEMETRY": "False", "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1",
-         "PYTHONUNBUFFERED": "1"}  # no telemetry, no downloads, output as it is written
+QUIET = {"ANONYMIZED_TELEMETRY": "False", "GRADIO_ANALYTICS_ENABLED": "False",
+         "PYTHONUNBUFFERED": "1"}  # no telemetry, output as it is written
+OFFLINE = {"HF_HUB_OFFLINE": "1"}  # no downloads
 
 
 def child_env(**extra: str) -> dict[str, str]:
-    """This environment, offline, without telemetry, unbuffered; plus `extra`. The caller's MULTIMODAL_* settings
-    stay (a benchmark's child runs as its user configured it, e.g. MULTIMODAL_DEVICE)."""
-    return {**os.environ, **QUIET, **extra}
+    """This environment without telemetry, unbuffered, offline unless the caller set HF_HUB_OFFLINE; plus `extra`.
+    The caller's MULTIMODAL_* settings stay (a benchmark's child runs as its user configured it, e.g.
+    MULTIMODAL_DEVICE, or with a model hub it may reach)."""
+    return {**OFFLINE, **os.environ, **QUIET, **extra}
 
 
 def cli_env(**extra: str) -> dict[str, str]:
-    """`child_env` without the caller's MULTIMODAL_* settings (a test's child sees only the ones in `extra`)."""
-    return {k: v for k, v in child_env(**extra).items() if not k.startswith("MULTIMODAL_") or k in extra}
+    """`child_env` offline and without the caller's MULTIMODAL_* settings (a test's child sees only the ones in
+    `extra`)."""
+    env = {k: v for k, v in child_env(**extra).items() if not k.startswith("MULTIMODAL_") or k in extra}
+    return {**env, **OFFLINE, **{k: v for k, v in extra.items() if k in OFFLINE}}
 
 
 def executable(name: str, hint: str) -> str:
