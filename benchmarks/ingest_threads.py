@@ -30,6 +30,7 @@ from typing import Any
 from _common import cores, machine, photo_folder, write_section
 
 MODEL, WEIGHTS, PART = "ViT-B-32", "none", 8  # PART: images per single-threaded forward pass (batch 16 / 2 cores)
+PARTS_N = 48  # photos the parts are measured on (each pass over them is one sample)
 
 
 def _encoder(precision: str) -> Any:
@@ -85,6 +86,8 @@ def parts(folder: Path, precision: str) -> dict[str, float]:
                                   "--precision", precision], stderr=subprocess.DEVNULL)
         try:
             time.sleep(8)  # the neighbour loads its model and starts working
+            if child.poll() is not None:
+                raise SystemExit(f"the {other} neighbour process exited ({child.returncode}): rerun to see why")
             if part == "decode":
                 out["decode_beside"] = _median_of(lambda: decode_ms(encoder, files, True)[0])
             else:
@@ -162,7 +165,8 @@ def table(runs: list[dict[str, Any]], n: int) -> str:
     ingest_encode = statistics.median(r["ingest"]["threads_ms"].get("encode", 0.0) for r in runs)
     p = runs[0]["ingest"]["precision"]
     return "\n".join([
-        f"Machine: {machine()}. {n} photos (12 MP JPEG), model {MODEL} in {p}, medians of {len(runs)} runs.",
+        f"Machine: {machine()}. Ingest of {n} photos (12 MP JPEG), the parts alone on the first {PARTS_N}; model "
+        f"{MODEL} in {p}; medians of {len(runs)} runs.",
         "",
         "| CPU-ms per image | alone (one thread) | beside the other part | in `multimodal ingest` |",
         "|---|---|---|---|",
@@ -195,7 +199,7 @@ def main() -> int:
     runs = []
     for r in range(args.repeats):
         run = {"ingest": pipeline(folder)}
-        run["parts"] = parts(photo_folder(48), run["ingest"]["precision"])
+        run["parts"] = parts(photo_folder(PARTS_N), run["ingest"]["precision"])
         print(f"run {r + 1}/{args.repeats}: {run}", flush=True)
         runs.append(run)
     text = table(runs, args.n)

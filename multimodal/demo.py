@@ -223,8 +223,8 @@ def ingest_gallery(index: Index, assets: DemoAssets) -> IngestReport:
     return index.ingest(assets.data.gallery)
 
 
-# The demo's example text queries and what the first result must show (the UI offers the same ones): two pairs
-# the model trained on and two it never saw (`synthetic.heldout_pairs`: red squares, yellow circles).
+# The demo's example text queries and what the first result must show (the UI offers the same ones): four on
+# pairs the model trained on and two on pairs it never saw (`synthetic.heldout_pairs`: red squares, yellow circles).
 EXAMPLE_QUERIES: dict[str, dict[str, str]] = {
     "a red circle": {"colour": "red", "shape": "circle"},
     "a small blue star on the left": {"colour": "blue", "shape": "star", "size": "small", "position": "left"},
