@@ -37,3 +37,17 @@ def test_malformed_auth_and_upload_caps_are_usage_errors(tmp_path: Path, capsys:
     assert main(["ui", "--index", str(tmp_path / "i"), "--auth", "nopassword"]) == 2
     assert "USER:PASSWORD" in capsys.readouterr().err
     assert main(["ui", "--index", str(tmp_path / "i"), "--max-upload-mb", "0"]) == 2
+
+
+def test_a_port_in_use_is_one_line_that_says_what_to_do_before_the_model_loads(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["ui", "--index", str(tmp_path / "index"), "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot serve on 127.0.0.1:{port}" in err and "--port N" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import socket
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from multimodal.errors import ConfigError
 from multimodal.index import Index
 from ui.safety import DEFAULT_HOST, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_MAX_UPLOAD_PIXELS, check_exposure, parse_auth
 from ui.service import Limits
@@ -57,6 +59,7 @@ def launch(index: Index, host: str = DEFAULT_HOST, port: int | None = DEFAULT_PO
     """
     credentials = parse_auth(auth) if isinstance(auth, str) or auth is None else auth
     exposure = check_exposure(host, credentials, insecure_public)  # refuse before seconds of imports
+    check_port_free(host, port)
     from multimodal.openmp import passive_wait_policy
     from ui import rest
 
@@ -72,11 +75,15 @@ def launch(index: Index, host: str = DEFAULT_HOST, port: int | None = DEFAULT_PO
     service.on_new_root = lambda root: _allow(app, root)
     threading.Thread(target=service.warm_up, name="warm-up", daemon=True).start()
     app.queue(default_concurrency_limit=4)
-    _, url, _ = app.launch(
-        server_name=host, server_port=port, auth=credentials, inbrowser=open_browser, prevent_thread_lock=True,
-        allowed_paths=allowed, max_file_size=max_upload_bytes, show_error=True, quiet=True, ssr_mode=False,
-        footer_links=["api"], share=False, mcp_server=False,  # theme and CSS: App.launch
-    )
+    try:
+        _, url, _ = app.launch(
+            server_name=host, server_port=port, auth=credentials, inbrowser=open_browser, prevent_thread_lock=True,
+            allowed_paths=allowed, max_file_size=max_upload_bytes, show_error=True, quiet=True, ssr_mode=False,
+            footer_links=["api"], share=False, mcp_server=False,  # theme and CSS: App.launch
+        )
+    except OSError as e:  # taken since check_port_free looked (Gradio says "Cannot find empty port")
+        service.thumbnails.close()
+        raise ConfigError(_port_taken(host, port, str(e))) from e
     rest.mount(app.server_app, service, credentials)
     running = RunningUI(app, url)
     if not quiet:
@@ -88,6 +95,27 @@ def launch(index: Index, host: str = DEFAULT_HOST, port: int | None = DEFAULT_PO
         finally:
             running.close()
     return running
+
+
+def check_port_free(host: str, port: int | None) -> None:
+    """Refuse a port something already listens on, before the model loads (None: Gradio picks a free one).
+
+    Raises:
+        ConfigError: the port is taken or cannot be bound on `host`; the message says what to do.
+    """
+    if port is None:
+        return
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds: TIME_WAIT is no conflict
+            s.bind((host, port))
+    except OSError as e:
+        raise ConfigError(_port_taken(host, port, e.strerror or str(e))) from e
+
+
+def _port_taken(host: str, port: int | None, why: str) -> str:
+    return f"cannot serve on {host}:{port} ({why}): choose another port with --port N, or stop what uses it"
 
 
 def _allow(app: Any, root: Path) -> None:
