@@ -136,12 +136,17 @@ def _imports_anything_from(path: Path, top: str) -> bool:
     return False
 
 
+DEV_SCRIPTS = {"ui.screenshot"}  # development scripts inside the packages (they need the dev extra)
+
+
 def test_development_tools_point_down_only() -> None:
-    """tests/ and benchmarks/ share their launchers through multimodal.devtools; the product never imports it,
-    and nothing outside tests/ imports from tests/ (a benchmark must run without the test suite)."""
+    """tests/ and benchmarks/ share their launchers through multimodal.devtools; the product never imports it
+    (ui.screenshot, the README screenshot's development script, is the one user inside the packages), and
+    nothing outside tests/ imports from tests/ (a benchmark must run without the test suite)."""
     graph = import_graph()
     users = {m for m, deps in graph.items() if any(d.startswith("multimodal.devtools") for d in deps)}
-    assert users and all(m.startswith("multimodal.devtools") for m in users), users
+    assert "ui.screenshot" in users and all(m.startswith("multimodal.devtools") for m in users - DEV_SCRIPTS), users
+    assert not any(d == "ui.screenshot" for deps in graph.values() for d in deps)  # and nothing imports it
     assert "multimodal.devtools.ray_cluster" in graph and "multimodal.devtools.chroma_server" in graph
     outside = [p for d in (*PACKAGES, "benchmarks") for p in sorted((ROOT / d).rglob("*.py"))]
     assert len(outside) > 50 and [p for p in outside if _imports_anything_from(p, "tests")] == []

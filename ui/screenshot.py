@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,26 +37,22 @@ class Shot:
 def take(out: Path = DEFAULT_OUT, query: str = DEFAULT_QUERY, *, root: Path | None = None,
          chromium: str = "/usr/bin/chromium", width: int = 1400, height: int = 900) -> Shot:
     """Serve the demo's index and save a screenshot of `query`'s results with the first one selected."""
-    from playwright.sync_api import sync_playwright
-
     from multimodal import demo
+    from multimodal.devtools.browser import chromium_page
+    from multimodal.devtools.processes import free_port
     from ui import launch
 
     assets = demo.prepare(root)
     index = demo.open_demo_index(assets, root=root)
     demo.ingest_gallery(index, assets)
     with tempfile.TemporaryDirectory(prefix="mm-shot-") as thumbs:
-        running = launch(index, port=_free_port(), block=False, quiet=True, thumbnail_dir=Path(thumbs),
+        running = launch(index, port=free_port(), block=False, quiet=True, thumbnail_dir=Path(thumbs),
                          examples=list(demo.EXAMPLE_QUERIES))
         try:
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=chromium, args=[
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-                page = browser.new_page(viewport={"width": width, "height": height})
-                page.set_default_timeout(120_000)
+            with chromium_page(timeout_ms=120_000, executable=chromium,
+                               viewport={"width": width, "height": height}) as page:
                 first, caption = _search_and_select(page, running.url, query)
                 page.screenshot(path=str(out))
-                browser.close()
         finally:
             running.close()
     with Image.open(out) as image:
@@ -83,12 +78,6 @@ def _search_and_select(page, url: str, query: str) -> tuple[str, str]:  # type: 
     page.wait_for_timeout(500)  # let the preview's fade finish
     return (page.locator("#mm-detail-text strong").first.inner_text(),
             page.locator("#mm-detail-text blockquote").first.inner_text().strip())
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def main() -> None:
