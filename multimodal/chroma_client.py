@@ -4,7 +4,9 @@ store acts on, and retry a call while the server is unreachable.
 chromadb's errors differ between versions and between the embedded and the HTTP client (a missing collection
 is `NotFoundError` in 1.x, a `ValueError` before; an existing name is an `InternalError` or a
 `UniqueConstraintError`; a lost server surfaces as httpx's or the standard library's connection errors,
-often as the cause of another). `classify` is the one place that knows these shapes.
+often as the cause of another; a query that meets a collection whose first writes have not reached its vector
+index yet is an `InternalError` saying "Error creating hnsw segment reader: Nothing found on disk").
+`classify` is the one place that knows these shapes.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from multimodal.errors import ConfigError, StoreUnavailableError, first_line
 
 FIRST_BACKOFF = 0.5  # seconds before the first retry of a call that found the server unreachable
 MAX_BACKOFF = 8.0  # retries back off exponentially up to this interval
+NOT_READY_GRACE = 10.0  # seconds a call waits for a collection's first writes to become readable
+NOT_READY_BACKOFF = 0.05  # first wait for that (doubling up to MAX_BACKOFF)
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -28,6 +32,7 @@ _UNREACHABLE = frozenset({"ConnectError", "ConnectionError", "ConnectTimeout", "
 _DENIED = frozenset({"ChromaAuthError", "AuthorizationError"})
 _NOT_FOUND = frozenset({"NotFoundError"})
 _EXISTS = frozenset({"UniqueConstraintError", "IDAlreadyExistsError"})
+_NOT_READY = ("nothing found on disk",)  # Chroma's vector index has not received the collection's first writes
 
 
 class Failure(enum.Enum):
@@ -37,6 +42,7 @@ class Failure(enum.Enum):
     DENIED = "denied"  # the server refused our credentials
     NOT_FOUND = "not found"  # the collection asked for does not exist
     EXISTS = "exists"  # a collection of that name exists already (a lost creation race)
+    NOT_READY = "not ready"  # written, but not yet readable (a query racing the first writes): wait a moment
     OTHER = "other"  # anything else: a real error, never read as "empty" or "absent"
 
 
@@ -53,6 +59,8 @@ def classify(e: BaseException) -> Failure:
         return Failure.NOT_FOUND
     if name in _EXISTS or "already exists" in text or "unique constraint" in text:
         return Failure.EXISTS
+    if name == "InternalError" and any(sign in text for sign in _NOT_READY):
+        return Failure.NOT_READY
     return Failure.OTHER
 
 
@@ -63,21 +71,34 @@ def location(settings: Settings) -> str:
 
 def call(budget: float, where: str, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     """`fn(*args, **kwargs)`; while Chroma is unreachable, retried with backoff for `budget` seconds (`where`:
-    the store's location, for the message). Positional-only, so Chroma's own `where=` passes through.
+    the store's location, for the message). Positional-only, so Chroma's own `where=` passes through. A
+    collection whose first writes are not readable yet (a query racing an ingest that just began) is waited
+    for up to `NOT_READY_GRACE` seconds, whatever the budget: that is Chroma catching up, not an outage.
 
     Every call the store makes can be repeated safely (reads, and writes by id), so a call whose answer was
     lost with the connection may be sent again.
 
     Raises:
-        StoreUnavailableError: still unreachable after `budget` seconds.
+        StoreUnavailableError: still unreachable after `budget` seconds, or still not readable after the grace.
     """
-    deadline = time.monotonic() + budget
-    delay = FIRST_BACKOFF
+    start = time.monotonic()
+    deadline = start + budget
+    delay, settle = FIRST_BACKOFF, NOT_READY_BACKOFF
     while True:
         try:
             return fn(*args, **kwargs)
         except Exception as e:
-            if classify(e) is not Failure.UNREACHABLE:
+            kind = classify(e)
+            if kind is Failure.NOT_READY:
+                waited = time.monotonic() - start
+                if waited >= NOT_READY_GRACE:
+                    raise StoreUnavailableError(
+                        f"the Chroma store at {where} is not readable yet ({first_line(e)}) after "
+                        f"{waited:.0f}s; an ingest may have just begun: retry in a moment") from e
+                time.sleep(min(settle, NOT_READY_GRACE - waited))
+                settle = min(2 * settle, MAX_BACKOFF)
+                continue
+            if kind is not Failure.UNREACHABLE:
                 raise
             left = deadline - time.monotonic()
             if left <= 0:

@@ -71,6 +71,32 @@ def test_a_call_is_retried_while_unreachable_and_gives_up_after_its_budget(monke
         chroma_client.call(60, "here", lambda: (_ for _ in ()).throw(ValueError("not a connection problem")))
 
 
+def test_a_query_racing_the_first_writes_waits_for_them_then_says_what_happened(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chroma answers a query that meets a collection whose first writes have not reached its vector index
+    with an InternalError (seen in CI while an ingest wrote to a server); that is waited out, never a traceback."""
+    clock = [0.0]
+    monkeypatch.setattr(chroma_client.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(chroma_client.time, "sleep", lambda s: clock.__setitem__(0, clock[0] + s))
+    not_ready = chromadb.errors.InternalError(
+        "Error executing plan: Internal error: Error creating hnsw segment reader: Nothing found on disk")
+    assert classify(not_ready) is Failure.NOT_READY
+    assert classify(chromadb.errors.InternalError("Error executing plan: disk full")) is Failure.OTHER
+    failures = [not_ready, not_ready, not_ready]
+
+    def catching_up() -> str:
+        if failures:
+            raise failures.pop()
+        return "answer"
+
+    assert chroma_client.call(0, "here", catching_up) == "answer"  # even with no budget for outages
+    assert 0 < clock[0] < 1.0
+    clock[0] = 0.0
+    with pytest.raises(StoreUnavailableError, match=r"not readable yet .* after 10s; an ingest may have just begun"):
+        chroma_client.call(60, "here", lambda: (_ for _ in ()).throw(not_ready))
+    assert clock[0] == pytest.approx(chroma_client.NOT_READY_GRACE)
+
+
 class BrokenClient:
     """A client whose collection lookup fails with `error`."""
 
