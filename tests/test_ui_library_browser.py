@@ -99,20 +99,30 @@ def test_results_switch_between_relevance_and_date_and_the_library_comes_back(
     assert shown_names(page, 3) == newest[:3] and not sort.is_visible()
 
 
-def test_a_query_run_before_the_library_arrives_keeps_its_results(served: tuple[RunningUI, list[str], Path],
-                                                                   page: Page) -> None:
-    running, newest, _ = served
+def _slow_landing(running: RunningUI) -> threading.Event:
+    """Make the page's first library read (the landing library) answer 2 s late, later ones at once; the event is
+    set once that late answer has been computed."""
     service, arrived = running.app.service, threading.Event()
-    browse = service.browse
+    browse, calls = service.browse, []
 
-    def slow_browse(*args: object, **kwargs: object) -> object:
-        time.sleep(2.0)  # the landing library answers after the query typed at once
+    def slow_first_browse(*args: object, **kwargs: object) -> object:
+        calls.append(args)
+        if len(calls) > 1:
+            return browse(*args, **kwargs)
+        time.sleep(2.0)
         try:
             return browse(*args, **kwargs)
         finally:
             arrived.set()
 
-    service.browse = slow_browse  # type: ignore[method-assign]
+    service.browse = slow_first_browse  # type: ignore[method-assign]
+    return arrived
+
+
+def test_a_query_run_before_the_library_arrives_keeps_its_results(served: tuple[RunningUI, list[str], Path],
+                                                                   page: Page) -> None:
+    running, newest, _ = served
+    arrived = _slow_landing(running)  # the landing library answers after the query typed at once
     page.goto(running.url)
     page.locator("#mm-query textarea").fill("a red square")
     page.locator("#mm-query textarea").press("Enter")
@@ -132,20 +142,7 @@ def test_a_query_run_before_the_library_arrives_keeps_its_results(served: tuple[
 def test_a_filter_set_before_the_library_arrives_keeps_the_filtered_library(
         served: tuple[RunningUI, list[str], Path], page: Page) -> None:
     running, _, _ = served
-    service, arrived, calls = running.app.service, threading.Event(), []
-    browse = service.browse
-
-    def slow_first_browse(*args: object, **kwargs: object) -> object:
-        calls.append(args)
-        if len(calls) > 1:  # the filtered library: at once
-            return browse(*args, **kwargs)
-        time.sleep(2.0)  # the landing library answers after the filter set at once
-        try:
-            return browse(*args, **kwargs)
-        finally:
-            arrived.set()
-
-    service.browse = slow_first_browse  # type: ignore[method-assign]
+    arrived = _slow_landing(running)  # the landing library answers after the filter set at once
     page.goto(running.url)
     page.locator("#mm-to input").fill("2023-11-15")
     page.locator("#mm-to input").press("Enter")
